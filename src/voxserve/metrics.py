@@ -1,0 +1,61 @@
+"""Every Prometheus metric voxserve exports, on an injected registry.
+
+Build one :class:`Metrics` per app (tests pass a fresh ``CollectorRegistry``); nothing is
+registered at import time. Label values are bounded: routes are the route templates,
+formats and voices come from the server's own lists, never from raw user input.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
+from prometheus_client.process_collector import ProcessCollector
+
+#: 5 ms to 60 s: fits p50/p95/p99 of short replies through long articles.
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0,
+)  # fmt: skip
+RTF_BUCKETS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+
+
+class Metrics:
+    """The service's metrics, registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        if self.registry is not REGISTRY:  # the global one has a process collector already
+            ProcessCollector(registry=self.registry)
+        r = self.registry
+        self.requests = Counter(
+            "voxserve_requests", "HTTP requests served.", ["route", "status", "format"], registry=r
+        )
+        self.request_duration = Histogram(
+            "voxserve_request_duration_seconds", "Whole-request duration.",
+            ["route", "format"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.time_to_first_audio = Histogram(
+            "voxserve_time_to_first_audio_seconds", "From request to the first audio bytes.",
+            ["route", "format"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rtf = Histogram(
+            "voxserve_real_time_factor", "Synthesis time / audio duration per request.",
+            ["voice"], buckets=RTF_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.characters = Counter(
+            "voxserve_characters", "Input characters synthesized.", ["voice"], registry=r
+        )
+        self.audio_seconds = Counter(
+            "voxserve_audio_seconds", "Seconds of audio produced.", ["voice"], registry=r
+        )
+        self.in_flight = Gauge("voxserve_requests_in_flight", "Requests being served.", registry=r)
+        self.errors = Counter("voxserve_errors", "Errors returned, by code.", ["code"], registry=r)
+        self.voices_loaded = Gauge("voxserve_voices_loaded", "Voices loaded in memory.", registry=r)
+        self.queue_depth = Gauge(
+            "voxserve_queue_depth", "Sentences waiting for inference.", ["voice"], registry=r
+        )
+        self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)

@@ -1,0 +1,136 @@
+"""Micro-batching inference scheduler: one per loaded engine.
+
+Every request's utterances go through here. The scheduler keeps a bounded priority queue,
+hands the engine batches of up to ``batch_size`` items (flushing early after
+``max_wait_ms``), and resolves exactly one future per item, in submission order per
+request. It knows nothing about the engine beyond :class:`~voxserve.engines.base.Engine`.
+
+Priority is ``(sentence index, arrival)``: every request's first sentence runs before
+anyone's second, so time to first audio stays low under load, and a long request advances
+one sentence per round instead of starving short ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from voxserve.engines.base import Engine
+from voxserve.errors import Overloaded
+from voxserve.types import FloatArray, Utterance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(order=True)
+class _Item:
+    priority: tuple[int, int]
+    utterance: Utterance = field(compare=False)
+    future: asyncio.Future[FloatArray] = field(compare=False)
+
+
+class Scheduler:
+    """Queues utterances for one engine and runs them in batches on an executor."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        executor: Executor,
+        *,
+        batch_size: int = 4,
+        max_wait_ms: float = 5.0,
+        max_queue: int = 256,
+    ) -> None:
+        self.engine = engine
+        self._executor = executor
+        self._batch_size = batch_size
+        self._max_wait = max_wait_ms / 1000
+        self._max_queue = max_queue
+        self._heap: list[_Item] = []
+        self._arrivals = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def depth(self) -> int:
+        """Items waiting (cancelled ones included until the worker drops them)."""
+        return len(self._heap)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"scheduler-{self.engine.voice.id}"
+            )
+
+    async def stop(self) -> None:
+        """Stop the worker and fail whatever is still queued."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for item in self._heap:
+            item.future.cancel()
+        self._heap.clear()
+
+    def submit(self, utterances: Sequence[Utterance], *, index: int) -> list[asyncio.Future[FloatArray]]:
+        """Queue utterances of sentence ``index`` of one request; one future per item.
+
+        Raises Overloaded at once, queueing nothing, when the queue is full.
+        """
+        if len(self._heap) + len(utterances) > self._max_queue:
+            raise Overloaded(
+                f"The synthesis queue for {self.engine.voice.id} is full "
+                f"({self._max_queue} sentences); retry shortly.",
+                retry_after=1.0,
+            )
+        self.start()
+        loop = asyncio.get_running_loop()
+        arrival = next(self._arrivals)
+        futures = []
+        for utterance in utterances:
+            future: asyncio.Future[FloatArray] = loop.create_future()
+            heapq.heappush(self._heap, _Item((index, arrival), utterance, future))
+            futures.append(future)
+        self._wakeup.set()
+        return futures
+
+    def _take_batch(self) -> list[_Item]:
+        batch: list[_Item] = []
+        while self._heap and len(batch) < self._batch_size:
+            item = heapq.heappop(self._heap)
+            if not item.future.done():  # a cancelled request's items never reach the model
+                batch.append(item)
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._heap:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if self._max_wait and len(self._heap) < self._batch_size:
+                await asyncio.sleep(self._max_wait)
+            batch = self._take_batch()
+            if not batch:
+                continue
+            utterances = [item.utterance for item in batch]
+            try:
+                results = await loop.run_in_executor(self._executor, self.engine.infer, utterances)
+            except asyncio.CancelledError:
+                for item in batch:
+                    item.future.cancel()
+                raise
+            except Exception as exc:
+                log.exception("inference failed for a batch of %d", len(batch))
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            for item, audio in zip(batch, results, strict=True):
+                if not item.future.done():
+                    item.future.set_result(audio)

@@ -1,0 +1,121 @@
+"""``create_app``: builds the whole HTTP service from settings.
+
+The lifespan owns every resource: it loads the voices, warms each Piper voice up with one
+real synthesis (``/readyz`` answers 503 until then), and on shutdown turns readiness off,
+stops the schedulers and releases the models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
+
+from voxserve.metrics import Metrics
+from voxserve.server import compat, errors, openai, ops
+from voxserve.server.auth import APIKeyMiddleware
+from voxserve.server.limits import (
+    BodyLimitMiddleware,
+    ConcurrencyLimitMiddleware,
+    RateLimitMiddleware,
+)
+from voxserve.server.speech import SpeechResponder
+from voxserve.settings import Settings
+from voxserve.synthesizer import Synthesizer
+from voxserve.types import SynthesisRequest
+
+log = logging.getLogger(__name__)
+
+WARMUP_TEXT = "Ready."
+
+
+async def warm_up(synth: Synthesizer) -> None:
+    """Load every Piper voice and run one real synthesis on each."""
+    loop = asyncio.get_running_loop()
+    engines = await loop.run_in_executor(None, synth.library.load_all)
+    for engine in engines:
+        plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))
+        await synth.asynthesize(plan)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    synthesizer: Synthesizer | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The API application. Pass ``synthesizer`` or ``registry`` to inject your own."""
+    settings = settings or Settings.load()
+    metrics = Metrics(registry)
+    keys = settings.resolved_api_keys()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        synth = synthesizer
+        if synth is None:
+            synth = await asyncio.get_running_loop().run_in_executor(
+                None, Synthesizer.from_settings, settings
+            )
+        app.state.synthesizer = synth
+        app.state.responder = SpeechResponder(synth, metrics)
+        try:
+            await warm_up(synth)
+            metrics.voices_loaded.set(len(synth.library.loaded()))
+            app.state.ready = True
+            metrics.ready.set(1)
+            log.info(
+                "voxserve ready in %.1fs: %d voices (%s loaded), default %s, API keys %s",
+                time.perf_counter() - started, len(synth.voices()),
+                ", ".join(e.voice.id for e in synth.library.loaded()) or "none",
+                synth.library.default_voice, "on" if keys else "off",
+            )  # fmt: skip
+            yield
+        finally:
+            app.state.ready = False
+            app.state.draining = True
+            metrics.ready.set(0)
+            await synth.aclose()
+
+    app = FastAPI(
+        title="voxserve",
+        summary="Self-hosted text-to-speech with OpenAI- and Coqui-compatible APIs.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.ready = False
+    app.state.draining = False
+    errors.install(app)
+    app.include_router(openai.router)
+    app.include_router(compat.router)
+    app.include_router(ops.router)
+
+    static = files("voxserve.server").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return static.joinpath("index.html").read_text(encoding="utf-8")
+
+    # Outermost first at request time: body size, then auth, then rate, then concurrency.
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
+    app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
+    app.add_middleware(APIKeyMiddleware, keys=keys)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("voxserve")

@@ -1,0 +1,78 @@
+"""API keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+
+Off when no key is configured. When on, every route needs a key except the probes and
+the web page's static shell (which holds no data and asks the user for a key itself).
+Keys are compared in constant time and never logged; a request is identified in logs and
+rate limits by a short hash of its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from voxserve.server.errors import error_body
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
+PUBLIC_PREFIXES = ("/static/",)
+
+
+def key_id(key: str) -> str:
+    """A stable, non-reversible label for a key (for logs and rate limits)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def presented_key(headers: dict[bytes, bytes]) -> str | None:
+    auth = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    api_key = headers.get(b"x-api-key")
+    return api_key.decode("latin-1").strip() if api_key else None
+
+
+class APIKeyMiddleware:
+    """Refuse requests without a valid key with 401 in OpenAI's error shape."""
+
+    def __init__(self, app: ASGIApp, keys: frozenset[str]) -> None:
+        self.app = app
+        self._keys = [k.encode() for k in keys]
+
+    def _valid(self, key: str) -> bool:
+        candidate = key.encode()
+        # Check every key, without stopping early, so timing says nothing about which matched.
+        matched = False
+        for known in self._keys:
+            matched |= hmac.compare_digest(candidate, known)
+        return matched
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._keys:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        key = presented_key(dict(scope["headers"]))
+        if key is None or not self._valid(key):
+            message = (
+                "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+                if key is None
+                else "Invalid API key."
+            )
+            body = json.dumps(error_body(message, "authentication_error", "invalid_api_key")).encode()
+            await send({
+                "type": "http.response.start", "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="voxserve"'),
+                ],
+            })  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope.setdefault("state", {})["client_id"] = key_id(key)
+        await self.app(scope, receive, send)

@@ -1,0 +1,29 @@
+"""FastAPI dependencies: the objects the lifespan built, and request checks."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from voxserve.server.errors import APIError
+from voxserve.server.speech import SpeechResponder
+from voxserve.synthesizer import Synthesizer
+
+
+def synthesizer(request: Request) -> Synthesizer:
+    synth: Synthesizer = request.app.state.synthesizer
+    return synth
+
+
+def responder(request: Request) -> SpeechResponder:
+    speech: SpeechResponder = request.app.state.responder
+    return speech
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (a missing Content-Type is tolerated)."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise APIError(
+            415, f"Content-Type must be application/json, not {media!r}.", param="Content-Type"
+        )

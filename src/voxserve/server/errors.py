@@ -1,0 +1,126 @@
+"""Every error the API can return, mapped to a status code in one table.
+
+The body always has OpenAI's shape, so the official clients raise their usual
+exceptions: ``{"error": {"message", "type", "param", "code"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from voxserve import errors as e
+
+log = logging.getLogger(__name__)
+
+#: Error class → (HTTP status, OpenAI error type). The first matching row wins, so a
+#: subclass must come before its base.
+STATUS: tuple[tuple[type[e.VoxserveError], int, str], ...] = (
+    (e.UnknownVoice, 404, "invalid_request_error"),
+    (e.UnknownModel, 404, "invalid_request_error"),
+    (e.TextTooLong, 413, "invalid_request_error"),
+    (e.InvalidRequest, 400, "invalid_request_error"),
+    (e.Overloaded, 503, "server_error"),
+    (e.EngineError, 500, "server_error"),
+    (e.VoxserveError, 500, "server_error"),
+)
+
+_HTTP_TYPES = {
+    401: ("authentication_error", "invalid_api_key"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+    503: ("server_error", "unavailable"),
+}
+
+
+class APIError(Exception):
+    """An HTTP-level refusal (auth, limits, content type) with OpenAI's error shape."""
+
+    def __init__(
+        self, status: int, message: str, *, param: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+
+
+def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(
+    status: int, message: str, *, param: str | None = None, code: str | None = None,
+    retry_after: float | None = None,
+) -> JSONResponse:  # fmt: skip
+    type_, default_code = _HTTP_TYPES.get(status, ("invalid_request_error", None))
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return JSONResponse(
+        error_body(message, type_, code or default_code, param), status_code=status, headers=headers
+    )
+
+
+def voxserve_error_response(exc: e.VoxserveError) -> JSONResponse:
+    status, type_ = next((s, t) for cls, s, t in STATUS if isinstance(exc, cls))
+    headers = None
+    if isinstance(exc, e.Overloaded):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    if status >= 500:
+        log.error("request failed: %s", exc.message)
+    return JSONResponse(
+        error_body(exc.message, type_, exc.code, exc.param), status_code=status, headers=headers
+    )
+
+
+def _validation_response(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return error_response(
+            400, "The request body is not valid JSON (or not UTF-8).", code="invalid_json"
+        )
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "form")]
+    param = ".".join(loc) or None
+    message = f"Invalid value for {param!r}: {first.get('msg', 'invalid')}." if param else str(
+        first.get("msg", "Invalid request.")
+    )
+    return error_response(422, message, param=param, code="invalid_value")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into OpenAI's error shape."""
+
+    async def on_voxserve(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, e.VoxserveError)
+        return voxserve_error_response(exc)
+
+    async def on_api(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, APIError)
+        return error_response(exc.status, exc.message, param=exc.param, retry_after=exc.retry_after)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _validation_response(exc)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(exc.status_code, str(exc.detail))
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "Internal server error.", code="internal_error")
+
+    app.add_exception_handler(e.VoxserveError, on_voxserve)
+    app.add_exception_handler(APIError, on_api)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,97 @@
+"""OpenAI-compatible routes: ``/v1/audio/speech``, ``/v1/models``, ``/v1/audio/voices``.
+
+The official ``openai`` package works against these unchanged (``base_url=.../v1``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from voxserve.errors import UnknownModel
+from voxserve.server.deps import require_json, responder, synthesizer
+from voxserve.server.schemas import (
+    MODELS,
+    ErrorResponse,
+    ModelInfo,
+    ModelList,
+    SpeechRequest,
+    VoiceInfo,
+    VoiceList,
+)
+from voxserve.server.speech import SpeechResponder
+from voxserve.settings import OPENAI_VOICES
+from voxserve.synthesizer import Synthesizer
+from voxserve.types import SynthesisRequest
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422, 429, 503)
+}
+
+
+@router.post(
+    "/audio/speech",
+    dependencies=[Depends(require_json)],
+    responses={
+        200: {
+            "description": "Audio in the requested format (streamed unless stream=false).",
+            "content": {"audio/mpeg": {}, "audio/wav": {}, "text/event-stream": {}},
+        },
+        **_ERRORS,
+    },
+)
+async def create_speech(
+    body: SpeechRequest,
+    synth: Synthesizer = Depends(synthesizer),
+    speech: SpeechResponder = Depends(responder),
+) -> Response:
+    """Speak ``input`` with ``voice`` in ``response_format``."""
+    if body.model not in MODELS and body.model not in {v.id for v in synth.voices()}:
+        raise UnknownModel(
+            f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
+        )
+    plan = synth.plan(
+        SynthesisRequest(
+            text=body.input, voice=body.voice, format=body.response_format, params=body.params()
+        )
+    )
+    route = "/v1/audio/speech"
+    if body.stream_format == "sse":
+        return speech.sse(route, plan)
+    if not body.stream:
+        return await speech.whole(route, plan)
+    return speech.stream(route, plan)
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(synth: Synthesizer = Depends(synthesizer)) -> ModelList:
+    """The model names accepted by /v1/audio/speech."""
+    return ModelList(data=[ModelInfo(id=m) for m in MODELS])
+
+
+def voice_list(synth: Synthesizer) -> VoiceList:
+    library = synth.library
+    aliases = {}
+    for name in OPENAI_VOICES:
+        try:
+            aliases[name] = library.resolve(name).id
+        except Exception:  # a mapping to a voice that failed to load
+            continue
+    return VoiceList(
+        voices=[
+            VoiceInfo(
+                id=v.id, name=v.id, language=v.language, sample_rate=v.sample_rate,
+                engine=v.engine, quality=v.quality,
+            )  # fmt: skip
+            for v in synth.voices()
+        ],
+        default=library.default_voice,
+        aliases=aliases,
+    )
+
+
+@router.get("/audio/voices", response_model=VoiceList)
+async def list_voices(request: Request, synth: Synthesizer = Depends(synthesizer)) -> VoiceList:
+    """Installed voices, and the OpenAI voice names each maps to."""
+    return voice_list(synth)

@@ -1,0 +1,155 @@
+"""All configuration in one pydantic-settings class.
+
+Every field reads ``VOXSERVE_<NAME>``; the seed project's names keep working as aliases
+(``TTS_BATCH_SIZE``, ``MODEL_PATH``, ``REDIS_URL``). Nothing reads the environment at
+import time: call :meth:`Settings.load` (or construct ``Settings(...)`` in tests).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voxserve.errors import ConfigError
+
+DEFAULT_VOICE = "en_US-joe-medium"
+
+#: OpenAI's voice names, all answered by the default voice unless configured otherwise.
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
+    "verse",
+)  # fmt: skip
+
+
+def _env(name: str, *aliases: str) -> Any:
+    return AliasChoices(f"VOXSERVE_{name}", f"voxserve_{name.lower()}", name.lower(), *aliases)
+
+
+class Settings(BaseSettings):
+    """voxserve's settings. Environment variables are named in each field's alias."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOXSERVE_",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # Voices
+    voices_dir: Path | None = Field(None, validation_alias=_env("VOICES_DIR", "MODEL_PATH"))
+    default_voice: str = Field(DEFAULT_VOICE, validation_alias=_env("DEFAULT_VOICE"))
+    voice_map: dict[str, str] = Field(
+        default_factory=dict,
+        validation_alias=_env("VOICE_MAP"),
+        description='JSON object mapping OpenAI voice names to voice ids: {"nova": "en_US-x"}.',
+    )
+    espeak: bool = Field(True, validation_alias=_env("ESPEAK"))
+
+    # Text
+    max_input_chars: int = Field(4096, ge=1, le=10_000_000, validation_alias=_env("MAX_INPUT_CHARS"))
+    max_sentence_chars: int = Field(
+        400, ge=20, le=5000, validation_alias=_env("MAX_SENTENCE_CHARS")
+    )
+
+    # Inference
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", validation_alias=_env("DEVICE"))
+    threads: int = Field(0, ge=0, le=256, validation_alias=_env("THREADS"))
+    batch_size: int = Field(4, ge=1, le=128, validation_alias=_env("BATCH_SIZE", "TTS_BATCH_SIZE"))
+    batch_max_wait_ms: float = Field(5.0, ge=0, le=10_000, validation_alias=_env("BATCH_MAX_WAIT_MS"))
+    max_queue: int = Field(256, ge=1, le=1_000_000, validation_alias=_env("MAX_QUEUE"))
+
+    # HTTP
+    host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
+    port: int = Field(5002, ge=0, le=65535, validation_alias=_env("PORT"))
+    metrics_port: int = Field(8000, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
+    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
+    max_concurrency: int = Field(64, ge=1, le=100_000, validation_alias=_env("MAX_CONCURRENCY"))
+    rate_limit: float = Field(
+        0.0, ge=0, validation_alias=_env("RATE_LIMIT"),
+        description="Requests per second allowed per API key (token bucket); 0 turns it off.",
+    )  # fmt: skip
+    rate_burst: int = Field(10, ge=1, validation_alias=_env("RATE_BURST"))
+    api_keys: str = Field("", validation_alias=_env("API_KEYS"), repr=False)
+    api_key_file: Path = Field(Path("/run/secrets/tts_api_key"), validation_alias=_env("API_KEY_FILE"))
+
+    # Cache
+    cache: Literal["off", "memory", "disk", "redis", "tiered"] = Field(
+        "memory", validation_alias=_env("CACHE")
+    )
+    cache_max_bytes: int = Field(256 * 2**20, ge=0, validation_alias=_env("CACHE_MAX_BYTES"))
+    cache_url: str | None = Field(None, validation_alias=_env("CACHE_URL", "REDIS_URL"), repr=False)
+
+    # Logs
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("LOG_LEVEL")
+    )
+    log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
+    log_text: bool = Field(False, validation_alias=_env("LOG_TEXT"))
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment; a bad value raises ConfigError naming the variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(_describe(cls, exc), param=_first_env_name(cls, exc)) from None
+
+    def resolved_api_keys(self) -> frozenset[str]:
+        """Keys from ``VOXSERVE_API_KEYS`` (comma or newline separated) and the key file."""
+        keys = {k.strip() for k in self.api_keys.replace(",", "\n").splitlines()}
+        if self.api_key_file.is_file():
+            keys.update(line.strip() for line in self.api_key_file.read_text().splitlines())
+        return frozenset(k for k in keys if k and not k.startswith("#"))
+
+    def resolved_threads(self) -> int:
+        """Intra-op threads for onnxruntime: the setting, or every core this process may use."""
+        if self.threads:
+            return self.threads
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def env_names(field: str) -> list[str]:
+    """The environment variables that set ``field``, the canonical one first."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(c) for c in alias.choices if isinstance(c, str) and c.isupper()]
+    return [f"VOXSERVE_{field.upper()}"]
+
+
+def _first_env_name(cls: type[Settings], exc: ValidationError) -> str | None:
+    for error in exc.errors():
+        if error["loc"]:
+            field = str(error["loc"][0])
+            return _field_env(cls, field)
+    return None
+
+
+def _field_env(cls: type[Settings], loc: str) -> str:
+    """The variable the user most likely set for field ``loc``: one present in the
+    environment (a seed alias such as TTS_BATCH_SIZE included), else the canonical one."""
+    for name in cls.model_fields:
+        names = env_names(name)
+        if loc == name or loc.upper() in names:
+            return next((n for n in names if n in os.environ), names[0])
+    return loc
+
+
+def _describe(cls: type[Settings], exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = str(error["loc"][0]) if error["loc"] else "?"
+        var = _field_env(cls, loc)
+        value = error.get("input")
+        shown = "" if "KEY" in var or "URL" in var else f" (got {value!r})"
+        lines.append(f"Invalid setting {var}{shown}: {error['msg']}.")
+    return " ".join(lines)

@@ -1,0 +1,265 @@
+"""The synthesis pipeline: text in, encoded audio out, whole or sentence by sentence.
+
+::
+
+    request ─► plan (validate, normalize, split) ─► per sentence: engine.prepare
+            ─► inference (direct, or through the Scheduler when async)
+            ─► volume, sentence silence, resampling ─► AudioChunk ─► encoder
+
+The synchronous methods (:meth:`Synthesizer.synthesize`, :meth:`Synthesizer.stream`) call
+the engine on the caller's thread: that is the library and the CLI. The async ones
+(:meth:`Synthesizer.asynthesize`, :meth:`Synthesizer.astream`) go through one
+:class:`~voxserve.scheduler.Scheduler` per engine: that is the HTTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from voxserve.audio import (
+    AudioFormat,
+    Resampler,
+    StreamEncoder,
+    apply_gain,
+    encode,
+    get_format,
+    output_sample_rate,
+)
+from voxserve.audio import silence as make_silence
+from voxserve.engines.base import Engine
+from voxserve.engines.voices import VoiceLibrary
+from voxserve.errors import EmptyText, InvalidParameter, TextTooLong
+from voxserve.scheduler import Scheduler
+from voxserve.settings import Settings
+from voxserve.text import normalize, split_sentences
+from voxserve.types import (
+    NOISE_RANGE,
+    SAMPLE_RATE_RANGE,
+    SILENCE_RANGE,
+    SPEED_RANGE,
+    VOLUME_RANGE,
+    Audio,
+    AudioChunk,
+    FloatArray,
+    SynthesisParams,
+    SynthesisRequest,
+    Utterance,
+    Voice,
+)
+
+log = logging.getLogger(__name__)
+
+#: Sentences of one request queued ahead of the one being sent, when streaming.
+STREAM_LOOKAHEAD = 2
+
+
+def check_params(params: SynthesisParams) -> None:
+    """Raise InvalidParameter naming the first parameter outside its range."""
+    checks: list[tuple[str, float | None, tuple[float, float]]] = [
+        ("speed", params.speed, SPEED_RANGE),
+        ("volume", params.volume, VOLUME_RANGE),
+        ("noise_scale", params.noise_scale, NOISE_RANGE),
+        ("noise_w", params.noise_w, NOISE_RANGE),
+        ("sentence_silence", params.sentence_silence, SILENCE_RANGE),
+        ("sample_rate", params.sample_rate, SAMPLE_RATE_RANGE),
+    ]
+    for name, value, (low, high) in checks:
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or not math.isfinite(value) or not low <= value <= high:
+            raise InvalidParameter(
+                f"{name} must be a number from {low:g} to {high:g}; got {value!r}.", param=name
+            )
+    if params.speaker is not None and params.speaker < 0:
+        raise InvalidParameter("speaker must be 0 or more.", param="speaker")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request, ready to run."""
+
+    voice: Voice
+    format: AudioFormat
+    params: SynthesisParams
+    sentences: tuple[str, ...]
+    """Normalized sentences, each at most ``max_sentence_chars`` long."""
+
+    @property
+    def output_rate(self) -> int:
+        """Sample rate of the chunks (before a codec's own resampling)."""
+        return self.params.sample_rate or self.voice.sample_rate
+
+
+class Synthesizer:
+    """Speaks text with the installed voices. Build once, share, ``close()`` at the end."""
+
+    def __init__(self, library: VoiceLibrary, settings: Settings) -> None:
+        self.library = library
+        self.settings = settings
+        # One inference at a time across all voices: on CPU, onnxruntime already uses
+        # every core for one call, and two at once only fight over them.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voxserve-infer")
+        self._schedulers: dict[str, Scheduler] = {}
+        self._sync_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Synthesizer:
+        """Discover voices per ``settings`` (default: the environment) and build."""
+        settings = settings or Settings.load()
+        return cls(VoiceLibrary.from_settings(settings), settings)
+
+    def voices(self) -> list[Voice]:
+        return self.library.voices()
+
+    # -- planning ---------------------------------------------------------------------
+
+    def plan(self, request: SynthesisRequest, *, max_chars: int | None = None) -> Plan:
+        """Validate ``request`` and split its text; raises an InvalidRequest subclass."""
+        limit = self.settings.max_input_chars if max_chars is None else max_chars
+        fmt = get_format(request.format)
+        check_params(request.params)
+        voice = self.library.resolve(request.voice)
+        if not request.text or not request.text.strip():
+            raise EmptyText()
+        if len(request.text) > limit:
+            raise TextTooLong(len(request.text), limit)
+        text = normalize(request.text, voice.language)
+        sentences = tuple(split_sentences(text, self.settings.max_sentence_chars))
+        if not sentences:
+            raise EmptyText("The input has no speakable text (only symbols or control characters).")
+        return Plan(voice=voice, format=fmt, params=request.params, sentences=sentences)
+
+    # -- the shared per-sentence steps ---------------------------------------------------
+
+    def _prepare(self, engine: Engine, plan: Plan, index: int) -> list[Utterance]:
+        return engine.prepare(plan.sentences[index], plan.params)
+
+    def _finish(
+        self, plan: Plan, index: int, pieces: list[FloatArray], resampler: Resampler, rate: int
+    ) -> AudioChunk:
+        samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        samples = apply_gain(samples, plan.params.volume)
+        last = index == len(plan.sentences) - 1
+        if not last and plan.params.sentence_silence > 0:
+            pause = make_silence(plan.params.sentence_silence, rate)
+            samples = np.concatenate([samples, pause])
+        samples = resampler.process(samples)
+        if last:
+            samples = np.concatenate([samples, resampler.flush()])
+        return AudioChunk(
+            samples=samples, sample_rate=plan.output_rate, index=index, text=plan.sentences[index]
+        )
+
+    # -- synchronous: library and CLI --------------------------------------------------------
+
+    def stream(self, request: SynthesisRequest, *, max_chars: int | None = None) -> Iterator[AudioChunk]:
+        """Yield one AudioChunk per sentence as each is synthesized."""
+        plan = self.plan(request, max_chars=max_chars)
+        yield from self.stream_plan(plan)
+
+    def stream_plan(self, plan: Plan) -> Iterator[AudioChunk]:
+        engine = self.library.engine(plan.voice)
+        resampler = Resampler(engine.sample_rate, plan.output_rate)
+        for index in range(len(plan.sentences)):
+            utterances = self._prepare(engine, plan, index)
+            with self._sync_lock:
+                pieces = engine.infer(utterances) if utterances else []
+            yield self._finish(plan, index, pieces, resampler, engine.sample_rate)
+
+    def stream_encoded(self, request: SynthesisRequest) -> Iterator[bytes]:
+        """Yield encoded bytes of ``request.format`` as sentences are synthesized."""
+        plan = self.plan(request)
+        encoder = StreamEncoder(plan.format, plan.output_rate)
+        for chunk in self.stream_plan(plan):
+            data = encoder.feed(chunk.samples)
+            if data:
+                yield data
+        tail = encoder.finish()
+        if tail:
+            yield tail
+
+    def synthesize(self, request: SynthesisRequest) -> Audio:
+        """Synthesize the whole request and return it encoded."""
+        plan = self.plan(request)
+        return self._encode(plan, list(self.stream_plan(plan)))
+
+    def _encode(self, plan: Plan, chunks: list[AudioChunk]) -> Audio:
+        samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
+        data = encode(samples, plan.output_rate, plan.format)
+        return Audio(
+            data=data,
+            format=plan.format.name,
+            content_type=plan.format.content_type,
+            sample_rate=output_sample_rate(plan.format, plan.output_rate),
+            duration=len(samples) / plan.output_rate,
+            sentences=len(chunks),
+        )
+
+    # -- asynchronous: the HTTP server --------------------------------------------------------
+
+    def scheduler(self, engine: Engine) -> Scheduler:
+        """The scheduler for ``engine``, created on first use (in the running loop)."""
+        sched = self._schedulers.get(engine.voice.id)
+        if sched is None:
+            sched = Scheduler(
+                engine,
+                self._executor,
+                batch_size=self.settings.batch_size,
+                max_wait_ms=self.settings.batch_max_wait_ms,
+                max_queue=self.settings.max_queue,
+            )
+            self._schedulers[engine.voice.id] = sched
+        return sched
+
+    def schedulers(self) -> list[Scheduler]:
+        return list(self._schedulers.values())
+
+    async def astream(self, plan: Plan) -> AsyncIterator[AudioChunk]:
+        """Yield chunks of a planned request; inference goes through the scheduler.
+
+        Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded, so the
+        model keeps working while the caller encodes and sends. If the caller stops (a
+        client hung up), the queued sentences are cancelled before they reach the model.
+        """
+        loop = asyncio.get_running_loop()
+        engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
+        sched = self.scheduler(engine)
+        resampler = Resampler(engine.sample_rate, plan.output_rate)
+        pending: list[list[asyncio.Future[FloatArray]]] = []
+        total = len(plan.sentences)
+        try:
+            for index in range(total):
+                while len(pending) < STREAM_LOOKAHEAD + 1 and index + len(pending) < total:
+                    ahead = index + len(pending)
+                    pending.append(sched.submit(self._prepare(engine, plan, ahead), index=ahead))
+                pieces = [await f for f in pending.pop(0)]
+                yield self._finish(plan, index, pieces, resampler, engine.sample_rate)
+        finally:
+            for futures in pending:
+                for future in futures:
+                    future.cancel()
+
+    async def asynthesize(self, plan: Plan) -> Audio:
+        """Synthesize a planned request through the scheduler and encode it whole."""
+        chunks = [chunk async for chunk in self.astream(plan)]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._encode, plan, chunks)
+
+    async def aclose(self) -> None:
+        """Stop the schedulers, then release everything."""
+        for sched in self._schedulers.values():
+            await sched.stop()
+        self._schedulers.clear()
+        self.close()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.library.close()
