@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
+    parser.add_argument(
+        "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     say = sub.add_parser(
@@ -47,16 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     say.add_argument("text", nargs="?", help="the text to speak")
     say.add_argument("-i", "--input", type=Path, help="read the text from a file ('-' for stdin)")
-    say.add_argument("-o", "--output", type=Path, help="write audio here; format from the extension")
-    say.add_argument("-v", "--voice", help="voice id (see 'voxserve voices'); default: the default voice")
-    say.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.25 to 4.0 (default 1.0)")
+    say.add_argument(
+        "-o", "--output", type=Path, help="write audio here; format from the extension"
+    )
+    say.add_argument(
+        "-v", "--voice", help="voice id (see 'voxserve voices'); default: the default voice"
+    )
+    say.add_argument(
+        "--speed", type=float, default=1.0, help="speaking rate, 0.25 to 4.0 (default 1.0)"
+    )
     say.add_argument("--volume", type=float, default=1.0, help="gain, 0.0 to 4.0 (default 1.0)")
     say.add_argument("--sample-rate", type=int, help="resample the output, 8000 to 48000 Hz")
     say.add_argument("--noise-scale", type=float, help="Piper voice variation, 0 to 2")
     say.add_argument("--noise-w", type=float, help="Piper rhythm variation, 0 to 2")
     say.add_argument("--speaker", type=int, help="speaker number of a multi-speaker voice")
     say.add_argument(
-        "--sentence-silence", type=float, default=0.2, help="seconds between sentences (default 0.2)"
+        "--sentence-silence",
+        type=float,
+        default=0.2,
+        help="seconds between sentences (default 0.2)",
     )
     say.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -66,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API server")
     serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="API port (VOXSERVE_PORT, default 5002)")
-    serve.add_argument("--metrics-port", type=int, help="metrics port (VOXSERVE_METRICS_PORT, default 8000)")
+    serve.add_argument(
+        "--metrics-port", type=int, help="metrics port (VOXSERVE_METRICS_PORT, default 8000)"
+    )
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     return parser
 
@@ -96,9 +109,13 @@ def cmd_voices(args: argparse.Namespace) -> int:
     library = VoiceLibrary.from_settings(Settings.load())
     rows = [
         {
-            "id": v.id, "language": v.language, "sample_rate": v.sample_rate,
-            "engine": v.engine, "quality": v.quality, "source": v.source,
-        }  # fmt: skip
+            "id": v.id,
+            "language": v.language,
+            "sample_rate": v.sample_rate,
+            "engine": v.engine,
+            "quality": v.quality,
+            "source": v.source,
+        }
         for v in library.voices()
     ]
     if args.json:
@@ -109,7 +126,9 @@ def cmd_voices(args: argparse.Namespace) -> int:
 
     table = Table("id", "language", "rate", "engine", "quality", "source")
     for row in rows:
-        table.add_row(*(str(row[k]) for k in ("id", "language", "sample_rate", "engine", "quality", "source")))
+        table.add_row(
+            *(str(row[k]) for k in ("id", "language", "sample_rate", "engine", "quality", "source"))
+        )
     Console().print(table)
     return 0
 
@@ -121,10 +140,9 @@ def read_blocks(stream: IO[str], size: int = BLOCK_CHARS) -> Iterator[str]:
     for line in stream:
         block.append(line)
         length += len(line)
-        if length >= size and (not line.strip() or line.rstrip().endswith((".", "!", "?"))):
-            yield "".join(block)
-            block, length = [], 0
-        elif length >= 4 * size:  # one enormous paragraph: cut at the line anyway
+        at_boundary = not line.strip() or line.rstrip().endswith((".", "!", "?"))
+        # Cut at a paragraph or sentence end; cut one enormous paragraph at a line anyway.
+        if (length >= size and at_boundary) or length >= 4 * size:
             yield "".join(block)
             block, length = [], 0
     if block:
@@ -140,15 +158,21 @@ def cmd_say(args: argparse.Namespace) -> int:
         raise EmptyText("Give the text as an argument or with -i FILE, not both.", param="text")
     fmt = format_from_path(args.output) if args.output else None
     params = SynthesisParams(
-        speed=args.speed, volume=args.volume, sample_rate=args.sample_rate,
-        noise_scale=args.noise_scale, noise_w=args.noise_w, speaker=args.speaker,
+        speed=args.speed,
+        volume=args.volume,
+        sample_rate=args.sample_rate,
+        noise_scale=args.noise_scale,
+        noise_w=args.noise_w,
+        speaker=args.speaker,
         sentence_silence=args.sentence_silence,
-    )  # fmt: skip
+    )
     synth = Synthesizer.from_settings()
     try:
         # Validate voice, format and parameters before any file is created.
         probe = synth.plan(
-            SynthesisRequest("a", voice=args.voice, format=fmt.name if fmt else "wav", params=params)
+            SynthesisRequest(
+                "a", voice=args.voice, format=fmt.name if fmt else "wav", params=params
+            )
         )
         rate = probe.output_rate
 
@@ -227,7 +251,9 @@ def _play(chunks: Iterator[FloatArray], sample_rate: int) -> None:
         ) from exc
     try:
         sounddevice.query_devices(kind="output")
-        with sounddevice.OutputStream(samplerate=sample_rate, channels=1, dtype="float32") as stream:
+        with sounddevice.OutputStream(
+            samplerate=sample_rate, channels=1, dtype="float32"
+        ) as stream:
             for samples in chunks:
                 stream.write(samples.reshape(-1, 1))
     except sounddevice.PortAudioError as exc:
@@ -269,7 +295,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     overrides = {
         name: value
-        for name, value in (("host", args.host), ("port", args.port), ("metrics_port", args.metrics_port))
+        for name, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("metrics_port", args.metrics_port),
+        )
         if value is not None
     }
     settings = Settings.load(**overrides)

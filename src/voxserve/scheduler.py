@@ -77,7 +77,9 @@ class Scheduler:
             item.future.cancel()
         self._heap.clear()
 
-    def submit(self, utterances: Sequence[Utterance], *, index: int) -> list[asyncio.Future[FloatArray]]:
+    def submit(
+        self, utterances: Sequence[Utterance], *, index: int
+    ) -> list[asyncio.Future[FloatArray]]:
         """Queue utterances of sentence ``index`` of one request; one future per item.
 
         Raises Overloaded at once, queueing nothing, when the queue is full.

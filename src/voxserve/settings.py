@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     espeak: bool = Field(True, validation_alias=_env("ESPEAK"))
 
     # Text
-    max_input_chars: int = Field(4096, ge=1, le=10_000_000, validation_alias=_env("MAX_INPUT_CHARS"))
+    max_input_chars: int = Field(
+        4096, ge=1, le=10_000_000, validation_alias=_env("MAX_INPUT_CHARS")
+    )
     max_sentence_chars: int = Field(
         400, ge=20, le=5000, validation_alias=_env("MAX_SENTENCE_CHARS")
     )
@@ -59,7 +61,9 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", validation_alias=_env("DEVICE"))
     threads: int = Field(0, ge=0, le=256, validation_alias=_env("THREADS"))
     batch_size: int = Field(4, ge=1, le=128, validation_alias=_env("BATCH_SIZE", "TTS_BATCH_SIZE"))
-    batch_max_wait_ms: float = Field(5.0, ge=0, le=10_000, validation_alias=_env("BATCH_MAX_WAIT_MS"))
+    batch_max_wait_ms: float = Field(
+        5.0, ge=0, le=10_000, validation_alias=_env("BATCH_MAX_WAIT_MS")
+    )
     max_queue: int = Field(256, ge=1, le=1_000_000, validation_alias=_env("MAX_QUEUE"))
 
     # HTTP
@@ -74,7 +78,9 @@ class Settings(BaseSettings):
     )  # fmt: skip
     rate_burst: int = Field(10, ge=1, validation_alias=_env("RATE_BURST"))
     api_keys: str = Field("", validation_alias=_env("API_KEYS"), repr=False)
-    api_key_file: Path = Field(Path("/run/secrets/tts_api_key"), validation_alias=_env("API_KEY_FILE"))
+    api_key_file: Path = Field(
+        Path("/run/secrets/tts_api_key"), validation_alias=_env("API_KEY_FILE")
+    )
 
     # Cache
     cache: Literal["off", "memory", "disk", "redis", "tiered"] = Field(
@@ -114,7 +120,11 @@ class Settings(BaseSettings):
         """Intra-op threads for onnxruntime: the setting, or every core this process may use."""
         if self.threads:
             return self.threads
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
 
 
 def env_names(field: str) -> list[str]:

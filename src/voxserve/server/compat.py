@@ -11,13 +11,12 @@ import json
 import logging
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from voxserve.errors import UnknownVoice
-from voxserve.server.deps import responder, synthesizer
+from voxserve.server.deps import ResponderDep, SynthesizerDep
 from voxserve.server.errors import APIError
-from voxserve.server.speech import SpeechResponder
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
@@ -50,7 +49,9 @@ async def request_fields(request: Request) -> dict[str, str]:
         fields.update(parse_qsl(text, keep_blank_values=True))
     else:
         raise APIError(
-            415, "Send a form (application/x-www-form-urlencoded) or JSON body.", param="Content-Type"
+            415,
+            "Send a form (application/x-www-form-urlencoded) or JSON body.",
+            param="Content-Type",
         )
     return fields
 
@@ -58,8 +59,8 @@ async def request_fields(request: Request) -> dict[str, str]:
 @router.api_route("/api/tts", methods=["GET", "POST"], response_class=Response)
 async def coqui_tts(
     request: Request,
-    synth: Synthesizer = Depends(synthesizer),
-    speech: SpeechResponder = Depends(responder),
+    synth: SynthesizerDep,
+    speech: ResponderDep,
 ) -> Response:
     """Coqui TTS server: ``text`` and optional ``speaker_id`` (a voice id); returns WAV.
 
@@ -90,8 +91,8 @@ def _mary_voice(synth: Synthesizer, voice: str | None, locale: str | None) -> st
 @router.api_route("/process", methods=["GET", "POST"], response_class=Response)
 async def mary_process(
     request: Request,
-    synth: Synthesizer = Depends(synthesizer),
-    speech: SpeechResponder = Depends(responder),
+    synth: SynthesizerDep,
+    speech: ResponderDep,
 ) -> Response:
     """MaryTTS ``/process``: INPUT_TEXT, VOICE, LOCALE; returns a WAV file."""
     fields = await request_fields(request)
@@ -106,12 +107,12 @@ async def mary_process(
 
 
 @router.get("/voices", response_class=PlainTextResponse)
-async def mary_voices(synth: Synthesizer = Depends(synthesizer)) -> str:
+async def mary_voices(synth: SynthesizerDep) -> str:
     """MaryTTS voice list: ``name locale gender type`` per line."""
     return "".join(f"{v.id} {v.language} unknown {v.engine}\n" for v in synth.voices())
 
 
 @router.get("/locales", response_class=PlainTextResponse)
-async def mary_locales(synth: Synthesizer = Depends(synthesizer)) -> str:
+async def mary_locales(synth: SynthesizerDep) -> str:
     """MaryTTS locale list, one per line."""
     return "".join(f"{loc}\n" for loc in sorted({v.language for v in synth.voices()}))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from voxserve.server.errors import APIError
 from voxserve.server.speech import SpeechResponder
@@ -27,3 +29,7 @@ def require_json(request: Request) -> None:
         raise APIError(
             415, f"Content-Type must be application/json, not {media!r}.", param="Content-Type"
         )
+
+
+SynthesizerDep = Annotated[Synthesizer, Depends(synthesizer)]
+ResponderDep = Annotated[SpeechResponder, Depends(responder)]

@@ -45,7 +45,12 @@ class APIError(Exception):
     """An HTTP-level refusal (auth, limits, content type) with OpenAI's error shape."""
 
     def __init__(
-        self, status: int, message: str, *, param: str | None = None, retry_after: float | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -54,7 +59,9 @@ class APIError(Exception):
         self.retry_after = retry_after
 
 
-def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, type_: str, code: str | None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -90,8 +97,10 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
         )
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "form")]
     param = ".".join(loc) or None
-    message = f"Invalid value for {param!r}: {first.get('msg', 'invalid')}." if param else str(
-        first.get("msg", "Invalid request.")
+    message = (
+        f"Invalid value for {param!r}: {first.get('msg', 'invalid')}."
+        if param
+        else str(first.get("msg", "Invalid request."))
     )
     return error_response(422, message, param=param, code="invalid_value")
 

@@ -94,10 +94,8 @@ class ConcurrencyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self.active >= self.limit:
-            await send_error(
-                send, 503, f"The server is busy ({self.limit} requests in progress); retry shortly.",
-                "server_error", "overloaded", retry_after=1,
-            )  # fmt: skip
+            message = f"The server is busy ({self.limit} requests in progress); retry shortly."
+            await send_error(send, 503, message, "server_error", "overloaded", retry_after=1)
             return
         self.active += 1
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from voxserve.errors import UnknownModel
-from voxserve.server.deps import require_json, responder, synthesizer
+from voxserve.server.deps import ResponderDep, SynthesizerDep, require_json
 from voxserve.server.schemas import (
     MODELS,
     ErrorResponse,
@@ -18,7 +18,6 @@ from voxserve.server.schemas import (
     VoiceInfo,
     VoiceList,
 )
-from voxserve.server.speech import SpeechResponder
 from voxserve.settings import OPENAI_VOICES
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
@@ -43,8 +42,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 )
 async def create_speech(
     body: SpeechRequest,
-    synth: Synthesizer = Depends(synthesizer),
-    speech: SpeechResponder = Depends(responder),
+    synth: SynthesizerDep,
+    speech: ResponderDep,
 ) -> Response:
     """Speak ``input`` with ``voice`` in ``response_format``."""
     if body.model not in MODELS and body.model not in {v.id for v in synth.voices()}:
@@ -65,7 +64,7 @@ async def create_speech(
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(synth: Synthesizer = Depends(synthesizer)) -> ModelList:
+async def list_models(synth: SynthesizerDep) -> ModelList:
     """The model names accepted by /v1/audio/speech."""
     return ModelList(data=[ModelInfo(id=m) for m in MODELS])
 
@@ -81,9 +80,13 @@ def voice_list(synth: Synthesizer) -> VoiceList:
     return VoiceList(
         voices=[
             VoiceInfo(
-                id=v.id, name=v.id, language=v.language, sample_rate=v.sample_rate,
-                engine=v.engine, quality=v.quality,
-            )  # fmt: skip
+                id=v.id,
+                name=v.id,
+                language=v.language,
+                sample_rate=v.sample_rate,
+                engine=v.engine,
+                quality=v.quality,
+            )
             for v in synth.voices()
         ],
         default=library.default_voice,
@@ -92,6 +95,6 @@ def voice_list(synth: Synthesizer) -> VoiceList:
 
 
 @router.get("/audio/voices", response_model=VoiceList)
-async def list_voices(request: Request, synth: Synthesizer = Depends(synthesizer)) -> VoiceList:
+async def list_voices(request: Request, synth: SynthesizerDep) -> VoiceList:
     """Installed voices, and the OpenAI voice names each maps to."""
     return voice_list(synth)

@@ -38,34 +38,50 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     if workers > 1:
         # Several processes: uvicorn forks workers that each build the app from the
         # environment. One metrics port cannot serve them all; scale with replicas instead.
-        log.warning("--workers %d: the metrics listener is off; prefer one process per replica", workers)
+        log.warning(
+            "--workers %d: the metrics listener is off; prefer one process per replica", workers
+        )
         os.environ.update(VOXSERVE_HOST=settings.host, VOXSERVE_PORT=str(settings.port))
         uvicorn.run(
-            "voxserve.server.app:create_app", factory=True, host=settings.host,
-            port=settings.port, workers=workers, log_config=None,
+            "voxserve.server.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_config=None,
             timeout_graceful_shutdown=DRAIN_SECONDS,
-        )  # fmt: skip
+        )
         return
 
     app = create_app(settings)
     metrics = uvicorn.Server(
         uvicorn.Config(
-            MetricsApp(app.state.metrics.registry), host=settings.host,
-            port=settings.metrics_port, lifespan="off", log_config=None, access_log=False,
-        )  # fmt: skip
+            MetricsApp(app.state.metrics.registry),
+            host=settings.host,
+            port=settings.metrics_port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+        )
     )
     # Off the main thread, uvicorn installs no signal handlers: the API server owns them.
     metrics_thread = threading.Thread(target=metrics.run, name="metrics", daemon=True)
     metrics_thread.start()
     log.info(
         "voxserve listening on http://%s:%d (metrics on :%d/metrics)",
-        settings.host, settings.port, settings.metrics_port,
-    )  # fmt: skip
+        settings.host,
+        settings.port,
+        settings.metrics_port,
+    )
     api = DrainingServer(
         uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_config=None,
-            timeout_graceful_shutdown=DRAIN_SECONDS, server_header=False,
-        ),  # fmt: skip
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=DRAIN_SECONDS,
+            server_header=False,
+        ),
         app,
     )
     try:

@@ -32,11 +32,14 @@ class SpeechRequest(BaseModel):
         "alloy", description="An installed voice id, or an OpenAI voice name mapped to one."
     )
     response_format: str = Field(
-        "mp3", description=f"Audio format: {', '.join(FORMATS)}.", json_schema_extra={"enum": list(FORMATS)}
+        "mp3",
+        description=f"Audio format: {', '.join(FORMATS)}.",
+        json_schema_extra={"enum": list(FORMATS)},
     )
     speed: float = Field(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate.")
     stream_format: Literal["audio", "sse"] = Field(
-        "audio", description="'audio': chunked audio bytes; 'sse': server-sent events with base64 chunks."
+        "audio",
+        description="'audio': chunked audio bytes; 'sse': server-sent events with base64 chunks.",
     )
     instructions: str | None = Field(None, description="Accepted for compatibility; ignored.")
     # voxserve extensions

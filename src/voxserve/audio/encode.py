@@ -1,0 +1,464 @@
+"""Turning float samples into the bytes of an audio file, whole or as a stream.
+
+Six formats: ``wav``, ``pcm`` (raw signed 16-bit little-endian mono), ``flac``,
+``mp3``, ``opus`` (in Ogg) and ``aac`` (ADTS). :func:`encode` writes a whole file;
+:class:`StreamEncoder` writes the same formats piece by piece, so that a client can
+start playing before synthesis ends.
+
+Streaming trade-offs, per format:
+
+* ``wav``: the header comes first, before the length is known, so it uses the
+  "unknown length" convention (RIFF and data sizes 0xFFFFFFFF); FFmpeg and
+  libsndfile both read such a file to its end. :func:`encode` writes the exact sizes.
+* ``flac``: the STREAMINFO block says "total samples unknown" and carries no MD5,
+  both allowed by the FLAC format. FFmpeg decodes such a stream fully; libsndfile
+  (python-soundfile) opens it but cannot read it, so give soundfile users
+  :func:`encode`'s output.
+* ``mp3``: no Xing/LAME frame, which needs the final frame count, so players cannot
+  trim the encoder delay (~50 ms of leading silence at 22.05 kHz). :func:`encode`
+  writes the frame, and decoders that honour it return the exact length.
+* ``aac``: ADTS has nowhere to record the encoder delay, streamed or not: decoded audio
+  starts with 1024 samples of priming and ends padded up to a whole frame.
+* ``opus``: always 48 kHz (Opus only takes 8/12/16/24/48 kHz; 48 kHz keeps every input
+  rate exact to resample). The Ogg header records the pre-skip and the last page the
+  end, so decoders return the exact length, streamed or not.
+
+Empty input (zero samples) never raises. It gives a valid file with no audio for
+``wav`` (44-byte header), ``pcm`` (no bytes) and ``flac`` (header only; FFmpeg reads
+zero samples, libsndfile reads "unknown length"). The lossy formats cannot hold zero
+samples, so they give only their container's header bytes, which decoders may refuse
+to open: ``opus`` the two Ogg header pages, ``mp3`` the ID3 tag (plus, from
+:func:`encode`, the Xing frame), ``aac`` nothing at all (ADTS is only frames).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+from types import MappingProxyType, TracebackType
+from typing import Final, Protocol
+
+import av
+import numpy as np
+import soundfile
+from av.audio.stream import AudioStream
+from numpy.typing import ArrayLike, NDArray
+
+from voxserve.audio.dsp import Resampler, as_mono_float32, check_rate, to_int16
+from voxserve.errors import UnknownFormat
+
+__all__ = [
+    "FORMATS",
+    "AudioFormat",
+    "StreamEncoder",
+    "encode",
+    "format_from_path",
+    "get_format",
+    "output_sample_rate",
+]
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """An output format voxserve can write."""
+
+    name: str
+    """Name used in requests, e.g. ``"mp3"``."""
+    content_type: str
+    """MIME type for the HTTP ``Content-Type`` header."""
+    extension: str
+    """File extension with the dot, e.g. ``".mp3"``."""
+    streamable: bool
+    """True when bytes can be sent, and played, as they are produced."""
+    lossy: bool
+    """True for perceptual codecs, whose output only approximates the input."""
+    sample_rate: int | None = None
+    """Output rate the format always uses, or None when it follows the input rate."""
+
+
+FORMATS: Final = MappingProxyType(
+    {
+        fmt.name: fmt
+        for fmt in (
+            AudioFormat("wav", "audio/wav", ".wav", streamable=True, lossy=False),
+            AudioFormat("pcm", "audio/pcm", ".pcm", streamable=True, lossy=False),
+            AudioFormat("flac", "audio/flac", ".flac", streamable=True, lossy=False),
+            AudioFormat("mp3", "audio/mpeg", ".mp3", streamable=True, lossy=True),
+            AudioFormat(
+                "opus", "audio/ogg", ".opus", streamable=True, lossy=True, sample_rate=48_000
+            ),
+            AudioFormat("aac", "audio/aac", ".aac", streamable=True, lossy=True),
+        )
+    }
+)
+"""Every supported format, by name."""
+
+_EXTENSIONS: Final = MappingProxyType(
+    {
+        ".wav": "wav",
+        ".pcm": "pcm",
+        ".raw": "pcm",
+        ".flac": "flac",
+        ".mp3": "mp3",
+        ".opus": "opus",
+        ".ogg": "opus",
+        ".aac": "aac",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """How PyAV writes one of the compressed formats."""
+
+    container: str
+    """FFmpeg muxer name."""
+    encoder: str
+    """FFmpeg encoder name."""
+    sample_format: str
+    """Sample format the encoder is opened with."""
+    bit_rate: int | None
+    """Target bits per second; None for lossless."""
+    container_options: tuple[tuple[str, str], ...] = ()
+    """Muxer options on top of the ones every format gets."""
+
+
+_CODECS: Final = MappingProxyType(
+    {
+        # No padding block: it only helps tools that rewrite tags in place, and in a
+        # stream it would be 8 KiB of zeros before the first sample.
+        "flac": _Codec("flac", "flac", "s16", None, (("metadata_header_padding", "0"),)),
+        "mp3": _Codec("mp3", "libmp3lame", "fltp", 64_000),
+        "aac": _Codec("adts", "aac", "fltp", 64_000),
+        # Ogg's default is a page per second of audio, which holds back the first audio
+        # bytes for two seconds. 40 ms pages get them out after ~85 ms of audio for ~5%
+        # more bytes in page headers (20 ms: ~45 ms for ~12%).
+        "opus": _Codec("ogg", "libopus", "flt", 64_000, (("page_duration", "40000"),)),
+    }
+)
+
+_WAV_UNKNOWN_SIZE: Final = 0xFFFFFFFF
+
+
+def get_format(name: str) -> AudioFormat:
+    """Return the format called ``name`` (case-insensitive).
+
+    Raises:
+        UnknownFormat: no such format; the error lists the supported names.
+    """
+    fmt = FORMATS.get(name.strip().lower())
+    if fmt is None:
+        raise UnknownFormat(name, FORMATS.keys(), param="format")
+    return fmt
+
+
+def format_from_path(path: str | os.PathLike[str]) -> AudioFormat:
+    """Return the format a file name asks for, from its extension (case-insensitive).
+
+    ``.ogg`` means Opus in Ogg and ``.raw`` means ``pcm``.
+
+    Raises:
+        UnknownFormat: the extension is missing or not one voxserve writes; the error
+            lists the supported extensions and has ``param="output"``.
+    """
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    name = _EXTENSIONS.get(extension)
+    if name is None:
+        raise UnknownFormat(extension or os.fspath(path), _EXTENSIONS.keys(), param="output")
+    return FORMATS[name]
+
+
+def _resolve(fmt: str | AudioFormat) -> AudioFormat:
+    # By name, so that a hand-built AudioFormat cannot smuggle in a format (or a
+    # fixed rate) that no encoder here implements.
+    return get_format(fmt.name if isinstance(fmt, AudioFormat) else fmt)
+
+
+def output_sample_rate(fmt: str | AudioFormat, sample_rate: int) -> int:
+    """Sample rate of the audio that ``fmt`` writes for input at ``sample_rate``.
+
+    The input rate where the codec takes it, otherwise the format's fixed rate (Opus:
+    48 kHz) or the nearest rate the codec takes.
+    """
+    audio_format = _resolve(fmt)
+    rate = check_rate(sample_rate)
+    if audio_format.sample_rate is not None:
+        return audio_format.sample_rate
+    codec = _CODECS.get(audio_format.name)
+    if codec is None:
+        return rate
+    supported: list[int] | None = av.Codec(codec.encoder, "w").audio_rates
+    if not supported or rate in supported:
+        return rate
+    # Ties go to the higher rate, which loses nothing.
+    return min(supported, key=lambda candidate: (abs(candidate - rate), -candidate))
+
+
+class _Backend(Protocol):
+    def feed(self, samples: NDArray[np.float32]) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class _PcmBackend:
+    """Raw signed 16-bit little-endian samples, optionally after a WAV header."""
+
+    def __init__(self, header: bytes = b"") -> None:
+        self._pending = header
+
+    def feed(self, samples: NDArray[np.float32]) -> bytes:
+        data = self._pending + to_int16(samples).astype("<i2", copy=False).tobytes()
+        self._pending = b""
+        return data
+
+    def finish(self) -> bytes:
+        data, self._pending = self._pending, b""
+        return data
+
+    def close(self) -> None:
+        self._pending = b""
+
+
+def _streaming_wav_header(sample_rate: int) -> bytes:
+    # 16-bit mono PCM; sizes 0xFFFFFFFF because the length is not known yet.
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        _WAV_UNKNOWN_SIZE,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        1,
+        sample_rate,
+        sample_rate * 2,
+        2,
+        16,
+        b"data",
+        _WAV_UNKNOWN_SIZE,
+    )
+
+
+class _ByteSink:
+    """Write-only, unseekable file object for PyAV to write a container into.
+
+    Being unseekable matters: it tells each muxer it cannot go back and patch
+    the header at the end, so every byte it writes is final and can be sent at once.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        return len(data)
+
+    def take(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+
+class _PyAVBackend:
+    """FLAC, MP3, AAC and Opus through FFmpeg's encoders and muxers.
+
+    With ``seekable=True`` the muxer may patch its header at the end (MP3's Xing frame
+    with the encoder delay, FLAC's total length), so nothing is returned before
+    :meth:`finish`; that suits whole-file encoding only.
+    """
+
+    def __init__(self, codec: _Codec, in_rate: int, out_rate: int, *, seekable: bool) -> None:
+        self._resampler = Resampler(in_rate, out_rate)
+        self._out_rate = out_rate
+        self._seekable_sink = io.BytesIO() if seekable else None
+        self._sink = _ByteSink()
+        self._pts = 0
+        self._frame_format = "s16" if codec.sample_format == "s16" else "flt"
+        options = dict(codec.container_options)
+        if not seekable:
+            # Hand each packet to the sink as soon as it is muxed instead of
+            # waiting for FFmpeg's 32 KiB I/O buffer to fill.
+            options["flush_packets"] = "1"
+        self._container = av.open(
+            self._sink if self._seekable_sink is None else self._seekable_sink,
+            mode="w",
+            format=codec.container,
+            container_options=options,
+        )
+        try:
+            stream = self._container.add_stream(codec.encoder, rate=out_rate)
+            if not isinstance(stream, AudioStream):  # pragma: no cover - fixed table
+                raise TypeError(f"{codec.encoder} is not an audio encoder.")
+            self._stream = stream
+            self._stream.layout = "mono"
+            self._stream.format = codec.sample_format
+            if codec.bit_rate is not None:
+                self._stream.bit_rate = codec.bit_rate
+            # Write the header now: the first feed() then has bytes to return even
+            # while the encoder still buffers its first frame.
+            self._container.start_encoding()
+        except BaseException:
+            self._container.close()
+            raise
+
+    def feed(self, samples: NDArray[np.float32]) -> bytes:
+        self._encode(self._resampler.process(samples))
+        return self._take()
+
+    def finish(self) -> bytes:
+        self._encode(self._resampler.flush())
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+        if self._seekable_sink is not None:
+            return self._seekable_sink.getvalue()
+        return self._sink.take()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def _encode(self, samples: NDArray[np.float32]) -> None:
+        if samples.size == 0:
+            return
+        if self._frame_format == "s16":
+            # The same conversion as WAV and PCM, rather than FFmpeg's (which scales by
+            # 32768), so that every lossless format holds identical samples.
+            data: NDArray[np.int16] | NDArray[np.float32] = to_int16(samples)
+        else:
+            data = np.clip(samples, -1.0, 1.0)
+        frame = av.AudioFrame.from_ndarray(
+            data.reshape(1, -1), format=self._frame_format, layout="mono"
+        )
+        frame.sample_rate = self._out_rate
+        frame.pts = self._pts
+        frame.time_base = Fraction(1, self._out_rate)
+        self._pts += samples.size
+        self._container.mux(self._stream.encode(frame))
+
+    def _take(self) -> bytes:
+        return b"" if self._seekable_sink is not None else self._sink.take()
+
+
+def _make_backend(fmt: AudioFormat, in_rate: int, *, seekable: bool) -> _Backend:
+    out_rate = output_sample_rate(fmt, in_rate)
+    if fmt.name == "wav":
+        return _PcmBackend(_streaming_wav_header(out_rate))
+    if fmt.name == "pcm":
+        return _PcmBackend()
+    return _PyAVBackend(_CODECS[fmt.name], in_rate, out_rate, seekable=seekable)
+
+
+class StreamEncoder:
+    """Encode audio piece by piece, returning each format's bytes as soon as they exist.
+
+    Concatenating everything :meth:`feed` and :meth:`finish` return gives a complete,
+    valid file. ``wav`` and ``pcm`` return bytes from the first :meth:`feed`; the
+    compressed formats return their header then and their first audio once the codec
+    has a whole frame (see the module docstring for each format's trade-offs).
+
+    Use it as a context manager, or call :meth:`close`, so that an abandoned stream
+    (a client that hung up) releases FFmpeg's resources at once.
+    """
+
+    def __init__(self, fmt: str | AudioFormat, sample_rate: int) -> None:
+        self._format = _resolve(fmt)
+        self._input_rate = check_rate(sample_rate)
+        self._output_rate = output_sample_rate(self._format, self._input_rate)
+        self._backend = _make_backend(self._format, self._input_rate, seekable=False)
+        self._finished = False
+
+    @property
+    def format(self) -> AudioFormat:
+        """The format being written."""
+        return self._format
+
+    @property
+    def input_sample_rate(self) -> int:
+        """Sample rate that :meth:`feed` expects."""
+        return self._input_rate
+
+    @property
+    def output_sample_rate(self) -> int:
+        """Sample rate of the encoded audio (differs from the input when resampled)."""
+        return self._output_rate
+
+    def feed(self, samples: ArrayLike) -> bytes:
+        """Encode the next piece of mono float audio; return the bytes ready so far.
+
+        May return ``b""`` while a codec buffers a frame. Values outside [-1, 1] are
+        clipped.
+
+        Raises:
+            RuntimeError: called after :meth:`finish` or :meth:`close`.
+            InvalidParameter: ``samples`` is not one-dimensional.
+        """
+        if self._finished:
+            raise RuntimeError("StreamEncoder.feed() called after finish() or close().")
+        return self._backend.feed(as_mono_float32(samples))
+
+    def finish(self) -> bytes:
+        """Flush the codec and return the last bytes of the file.
+
+        Calling it again returns ``b""``.
+        """
+        if self._finished:
+            return b""
+        self._finished = True
+        return self._backend.finish()
+
+    def close(self) -> None:
+        """Abandon the stream without finishing the file and free the codec."""
+        if not self._finished:
+            self._finished = True
+            self._backend.close()
+
+    def __enter__(self) -> StreamEncoder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def encode(samples: ArrayLike, sample_rate: int, fmt: str | AudioFormat) -> bytes:
+    """Encode a whole mono float signal as one file in ``fmt``.
+
+    WAV and FLAC go through libsndfile and carry exact lengths in their headers. The
+    others go through the same encoder as :class:`StreamEncoder`; MP3 additionally
+    gets the Xing/LAME frame that lets decoders drop the encoder delay.
+
+    Raises:
+        UnknownFormat: ``fmt`` is not a supported format name.
+        InvalidParameter: ``samples`` is not one-dimensional or ``sample_rate`` is not
+            a positive integer.
+    """
+    audio_format = _resolve(fmt)
+    rate = check_rate(sample_rate)
+    array = as_mono_float32(samples)
+    # libsndfile writes no bytes at all for a FLAC file without samples; FFmpeg writes
+    # the header, so empty FLAC goes the PyAV way.
+    if audio_format.name == "wav" or (audio_format.name == "flac" and array.size > 0):
+        buffer = io.BytesIO()
+        soundfile.write(
+            buffer,
+            to_int16(array),
+            rate,
+            format=audio_format.name.upper(),
+            subtype="PCM_16",
+        )
+        return buffer.getvalue()
+    backend = _make_backend(audio_format, rate, seekable=True)
+    try:
+        head = backend.feed(array)
+        return head + backend.finish()
+    except BaseException:
+        backend.close()
+        raise
