@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
-from voxserve.metrics import Metrics
+from voxserve.metrics import Metrics, RequestMetricsMiddleware
 from voxserve.server import compat, errors, openai, ops
 from voxserve.server.auth import APIKeyMiddleware
 from voxserve.server.limits import (
@@ -107,11 +107,12 @@ def create_app(
     async def index() -> str:
         return static.joinpath("index.html").read_text(encoding="utf-8")
 
-    # Outermost first at request time: body size, then auth, then rate, then concurrency.
+    # Added innermost first, so a request meets: metrics, body size, auth, rate, concurrency.
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
     app.add_middleware(APIKeyMiddleware, keys=keys)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
 
 

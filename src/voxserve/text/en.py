@@ -8,9 +8,9 @@ later, more general rule could misread it:
 3. abbreviations, "No." and "#" before numbers ("Dr. Smith" -> "Doctor Smith");
 4. phone numbers (digit by digit, in groups) and ISO dates;
 5. ranges ("10-20" -> "10 to 20");
-6. clock times and written dates;
+6. clock times, written dates, then decades ("1990s", before "s" can mean seconds);
 7. money, percentages, units ("5 kg" -> "five kilograms");
-8. decades, ordinals, years, negative numbers, versions, decimals, thousands;
+8. ordinals, eras, negative numbers, years, versions, decimals, thousands;
 9. symbols (& + = @ ° /) and, last, every remaining digit as a cardinal number.
 
 Sentence punctuation survives, so the splitter still sees where sentences end; the
@@ -137,10 +137,20 @@ _ABBREVIATION_RULES: tuple[Rule, ...] = (
     (re.compile(r"~[ ]?(?=\d)"), lambda _: "about "),
 )
 
+_CHAIN_BEFORE = re.compile(r"\d[-–][\d.:,]*\Z")
+_CHAIN_AFTER = re.compile(r"[$€£]?[\d.:,]*\d[-–]\d")
+
+
+def _range(match: re.Match[str]) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    # "978-3-16-148410-0" is an identifier, not a range: only two numbers make one.
+    if _CHAIN_BEFORE.search(text[max(0, start - 64) : start]) or _CHAIN_AFTER.match(text, end):
+        return match[0]
+    return " to "
+
+
 # "5-10" and "3:30–4:30" are ranges; a spaced hyphen ("5 - 3") is subtraction.
-_RANGE_RULES: tuple[Rule, ...] = (
-    (re.compile(r"(?<=\d)(?:-|[ ]?–[ ]?)(?=[$€£]?\.?\d)"), lambda _: " to "),
-)
+_RANGE_RULES: tuple[Rule, ...] = ((re.compile(r"(?<=\d)(?:-|[ ]?–[ ]?)(?=[$€£]?\.?\d)"), _range),)
 
 
 def _plural(words: str) -> str:

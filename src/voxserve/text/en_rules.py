@@ -14,7 +14,18 @@ from collections.abc import Callable
 
 from voxserve.text.numbers import cardinal, decimal, digits, integer_words, ordinal, year
 
-__all__ = ["NUMBER", "Rule", "ends_sentence", "read_number", "spell_web"]
+__all__ = [
+    "DATE_AND_TIME_RULES",
+    "MONTHS",
+    "NUMBER",
+    "PHONE_AND_DATE_RULES",
+    "QUANTITY_RULES",
+    "WEB_RULES",
+    "Rule",
+    "ends_sentence",
+    "read_number",
+    "spell_web",
+]
 
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 """A pattern and the function that turns one of its matches into words."""
