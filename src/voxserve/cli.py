@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import os
@@ -24,6 +25,7 @@ EPILOG = """examples:
   voxserve say "Dr. Smith paid $3.50 for 2 tickets on 24 November 2026." -o out.wav
   voxserve say -i chapter.txt -o chapter.mp3 --speed 1.1
   voxserve voices --json
+  VOXSERVE_CACHE=redis REDIS_URL=redis://127.0.0.1:6379/0 voxserve cache warm prompts.txt -f wav
 environment: every option of the service reads VOXSERVE_* variables (see docs/operations.md);
   VOXSERVE_VOICES_DIR (alias MODEL_PATH) adds a directory of Piper .onnx + .onnx.json voices."""
 
@@ -74,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     voices = sub.add_parser("voices", help="list installed voices")
     voices.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    cache = sub.add_parser(
+        "cache",
+        help="warm, inspect or clear the shared cache",
+        description="Work on the cache the settings name (VOXSERVE_CACHE=disk|redis|tiered, "
+        "VOXSERVE_CACHE_URL/REDIS_URL, VOXSERVE_CACHE_DIR). The memory cache lives inside a "
+        "server process and cannot be reached from here.",
+    )
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    warm = cache_sub.add_parser("warm", help="precompute a file of phrases, one per line")
+    warm.add_argument("phrases", type=Path, help="text file, one phrase per line ('-' for stdin)")
+    warm.add_argument("-v", "--voice", help="voice id (default: the default voice)")
+    warm.add_argument("-f", "--format", default="mp3", help="audio format (default mp3)")
+    warm.add_argument("--speed", type=float, default=1.0, help="speaking rate (default 1.0)")
+    cache_sub.add_parser("stats", help="entries and size, as JSON")
+    cache_sub.add_parser("clear", help="remove every entry")
+
     serve = sub.add_parser("serve", help="run the HTTP API server")
     serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="API port (VOXSERVE_PORT, default 5002)")
@@ -94,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_say(args)
         if args.command == "voices":
             return cmd_voices(args)
+        if args.command == "cache":
+            return asyncio.run(cmd_cache(args))
         return cmd_serve(args)
     except VoxserveError as exc:
         print(f"voxserve: error: {exc.message}", file=sys.stderr)
@@ -286,6 +306,49 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+async def cmd_cache(args: argparse.Namespace) -> int:
+    from voxserve.cache import build_cache
+    from voxserve.settings import Settings
+
+    settings = Settings.load()
+    if settings.cache in ("off", "memory"):
+        raise InvalidParameter(
+            f"VOXSERVE_CACHE={settings.cache}: there is no shared cache to work on. Set "
+            "VOXSERVE_CACHE=disk, redis or tiered (the server's memory cache fills itself).",
+            param="VOXSERVE_CACHE",
+        )
+    cache = build_cache(settings)
+    assert cache is not None
+    try:
+        if args.cache_command == "stats":
+            print(json.dumps(await cache.stats(), indent=2))
+        elif args.cache_command == "clear":
+            print(f"removed {await cache.clear()} entries")
+        else:
+            from voxserve.cache.warm import warm
+            from voxserve.synthesizer import Synthesizer
+            from voxserve.types import SynthesisParams
+
+            source = sys.stdin if str(args.phrases) == "-" else args.phrases.open(encoding="utf-8")
+            with source:
+                phrases = [line.strip() for line in source if line.strip()]
+            synth = Synthesizer.from_settings(settings)
+            try:
+                report = await warm(
+                    synth, cache, phrases, voice=args.voice, fmt=args.format,
+                    params=SynthesisParams(speed=args.speed),
+                )  # fmt: skip
+            finally:
+                synth.close()
+            print(
+                f"warmed {report.phrases} phrases ({report.stored_bytes} bytes), "
+                f"skipped {report.skipped}"
+            )
+    finally:
+        await cache.close()
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -58,6 +58,10 @@ class Metrics:
             "voxserve_errors", "Error responses, by HTTP status.", ["status"], registry=r
         )
         self.voices_loaded = Gauge("voxserve_voices_loaded", "Voices loaded in memory.", registry=r)
+        self.cache_requests = Counter(
+            "voxserve_cache_requests", "Cache lookups by backend and result (hit, miss, bypass).",
+            ["backend", "result"], registry=r,
+        )  # fmt: skip
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
 
 

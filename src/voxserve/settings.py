@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voxserve.errors import ConfigError
@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     )
     cache_max_bytes: int = Field(256 * 2**20, ge=0, validation_alias=_env("CACHE_MAX_BYTES"))
     cache_url: str | None = Field(None, validation_alias=_env("CACHE_URL", "REDIS_URL"), repr=False)
+    cache_dir: Path = Field(Path(".cache/voxserve"), validation_alias=_env("CACHE_DIR"))
+    cache_ttl: float = Field(
+        7 * 24 * 3600, ge=0, validation_alias=_env("CACHE_TTL"),
+        description="Seconds a Redis entry lives; 0 keeps entries until Redis evicts them.",
+    )  # fmt: skip
+    cache_max_entry_bytes: int = Field(
+        8 * 2**20, ge=0, validation_alias=_env("CACHE_MAX_ENTRY_BYTES")
+    )
+    cache_timeout_ms: float = Field(50, gt=0, le=10_000, validation_alias=_env("CACHE_TIMEOUT_MS"))
+    cache_prefix: str = Field("voxserve:", validation_alias=_env("CACHE_PREFIX"))
+    cache_password_file: Path | None = Field(None, validation_alias=_env("CACHE_PASSWORD_FILE"))
 
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -95,6 +106,19 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
     log_text: bool = Field(False, validation_alias=_env("LOG_TEXT"))
+
+    @model_validator(mode="after")
+    def _cache_needs_url(self) -> Settings:
+        if self.cache in ("redis", "tiered") and not self.cache_url:
+            raise ValueError(f"VOXSERVE_CACHE={self.cache} needs VOXSERVE_CACHE_URL or REDIS_URL")
+        return self
+
+    @field_validator("cache_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

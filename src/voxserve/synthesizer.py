@@ -195,9 +195,10 @@ class Synthesizer:
     def synthesize(self, request: SynthesisRequest) -> Audio:
         """Synthesize the whole request and return it encoded."""
         plan = self.plan(request)
-        return self._encode(plan, list(self.stream_plan(plan)))
+        return self.encode_chunks(plan, list(self.stream_plan(plan)))
 
-    def _encode(self, plan: Plan, chunks: list[AudioChunk]) -> Audio:
+    def encode_chunks(self, plan: Plan, chunks: list[AudioChunk]) -> Audio:
+        """Encode the chunks of a plan into one whole file."""
         samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
         data = encode(samples, plan.output_rate, plan.format)
         return Audio(
@@ -257,7 +258,7 @@ class Synthesizer:
         """Synthesize a planned request through the scheduler and encode it whole."""
         chunks = [chunk async for chunk in self.astream(plan)]
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._encode, plan, chunks)
+        return await loop.run_in_executor(None, self.encode_chunks, plan, chunks)
 
     async def aclose(self) -> None:
         """Stop the schedulers, then release everything."""

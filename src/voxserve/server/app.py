@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
+from voxserve.cache import AnyCache, build_cache
 from voxserve.metrics import Metrics, RequestMetricsMiddleware
 from voxserve.server import compat, errors, openai, ops
 from voxserve.server.auth import APIKeyMiddleware
@@ -50,9 +51,13 @@ def create_app(
     settings: Settings | None = None,
     *,
     synthesizer: Synthesizer | None = None,
+    cache: AnyCache | None = None,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    """The API application. Pass ``synthesizer`` or ``registry`` to inject your own."""
+    """The API application. Pass ``synthesizer``, ``cache`` or ``registry`` to inject your own.
+
+    An injected synthesizer or cache is closed by the app's lifespan like its own.
+    """
     settings = settings or Settings.load()
     metrics = Metrics(registry)
     keys = settings.resolved_api_keys()
@@ -65,25 +70,33 @@ def create_app(
             synth = await asyncio.get_running_loop().run_in_executor(
                 None, Synthesizer.from_settings, settings
             )
+        store = cache if cache is not None else build_cache(settings)
         app.state.synthesizer = synth
-        app.state.responder = SpeechResponder(synth, metrics)
+        app.state.cache = store
+        app.state.responder = SpeechResponder(synth, metrics, store)
         try:
             await warm_up(synth)
             metrics.voices_loaded.set(len(synth.library.loaded()))
             app.state.ready = True
             metrics.ready.set(1)
+            loaded = ", ".join(e.voice.id for e in synth.library.loaded()) or "none"
             log.info(
-                "voxserve ready in %.1fs: %d voices (%s loaded), default %s, API keys %s",
-                time.perf_counter() - started, len(synth.voices()),
-                ", ".join(e.voice.id for e in synth.library.loaded()) or "none",
-                synth.library.default_voice, "on" if keys else "off",
-            )  # fmt: skip
+                "voxserve ready in %.1fs: %d voices (%s loaded), default %s, cache %s, API keys %s",
+                time.perf_counter() - started,
+                len(synth.voices()),
+                loaded,
+                synth.library.default_voice,
+                store.name if store else "off",
+                "on" if keys else "off",
+            )
             yield
         finally:
             app.state.ready = False
             app.state.draining = True
             metrics.ready.set(0)
             await synth.aclose()
+            if store is not None:
+                await store.close()
 
     app = FastAPI(
         title="voxserve",

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from voxserve.errors import UnknownVoice
-from voxserve.server.deps import ResponderDep, SynthesizerDep
+from voxserve.server.deps import BypassDep, ResponderDep, SynthesizerDep
 from voxserve.server.errors import APIError
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
@@ -61,6 +61,7 @@ async def coqui_tts(
     request: Request,
     synth: SynthesizerDep,
     speech: ResponderDep,
+    bypass: BypassDep,
 ) -> Response:
     """Coqui TTS server: ``text`` and optional ``speaker_id`` (a voice id); returns WAV.
 
@@ -71,7 +72,7 @@ async def coqui_tts(
     text = request.headers.get("text") or fields.get("text", "")
     speaker = request.headers.get("speaker-id") or fields.get("speaker_id") or None
     plan = synth.plan(SynthesisRequest(text=text, voice=speaker, format="wav"))
-    return await speech.whole("/api/tts", plan)
+    return await speech.respond("/api/tts", plan, mode="whole", bypass=bypass)
 
 
 def _mary_voice(synth: Synthesizer, voice: str | None, locale: str | None) -> str | None:
@@ -93,6 +94,7 @@ async def mary_process(
     request: Request,
     synth: SynthesizerDep,
     speech: ResponderDep,
+    bypass: BypassDep,
 ) -> Response:
     """MaryTTS ``/process``: INPUT_TEXT, VOICE, LOCALE; returns a WAV file."""
     fields = await request_fields(request)
@@ -103,7 +105,7 @@ async def mary_process(
     plan = synth.plan(
         SynthesisRequest(text=fields.get("INPUT_TEXT", ""), voice=voice, format="wav"),
     )
-    return await speech.whole("/process", plan)
+    return await speech.respond("/process", plan, mode="whole", bypass=bypass)
 
 
 @router.get("/voices", response_class=PlainTextResponse)

@@ -33,3 +33,12 @@ def require_json(request: Request) -> None:
 
 SynthesizerDep = Annotated[Synthesizer, Depends(synthesizer)]
 ResponderDep = Annotated[SpeechResponder, Depends(responder)]
+
+
+def cache_bypass(request: Request) -> bool:
+    """True when the client asked not to be served from the cache (it may still fill it)."""
+    directives = request.headers.get("cache-control", "") + "," + request.headers.get("pragma", "")
+    return any(d.strip().lower() in ("no-cache", "no-store") for d in directives.split(","))
+
+
+BypassDep = Annotated[bool, Depends(cache_bypass)]

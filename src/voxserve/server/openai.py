@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from voxserve.errors import UnknownModel
-from voxserve.server.deps import ResponderDep, SynthesizerDep, require_json
+from voxserve.server.deps import BypassDep, ResponderDep, SynthesizerDep, require_json
 from voxserve.server.schemas import (
     MODELS,
     ErrorResponse,
@@ -18,6 +18,7 @@ from voxserve.server.schemas import (
     VoiceInfo,
     VoiceList,
 )
+from voxserve.server.speech import Mode
 from voxserve.settings import OPENAI_VOICES
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
@@ -44,8 +45,13 @@ async def create_speech(
     body: SpeechRequest,
     synth: SynthesizerDep,
     speech: ResponderDep,
+    bypass: BypassDep,
 ) -> Response:
-    """Speak ``input`` with ``voice`` in ``response_format``."""
+    """Speak ``input`` with ``voice`` in ``response_format``.
+
+    Send ``Cache-Control: no-cache`` to skip the cache read; ``X-Cache`` in the response
+    says hit, miss or bypass.
+    """
     if body.model not in MODELS and body.model not in {v.id for v in synth.voices()}:
         raise UnknownModel(
             f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
@@ -55,12 +61,8 @@ async def create_speech(
             text=body.input, voice=body.voice, format=body.response_format, params=body.params()
         )
     )
-    route = "/v1/audio/speech"
-    if body.stream_format == "sse":
-        return speech.sse(route, plan)
-    if not body.stream:
-        return await speech.whole(route, plan)
-    return speech.stream(route, plan)
+    mode: Mode = "sse" if body.stream_format == "sse" else "stream" if body.stream else "whole"
+    return await speech.respond("/v1/audio/speech", plan, mode=mode, bypass=bypass)
 
 
 @router.get("/models", response_model=ModelList)

@@ -24,11 +24,13 @@ _ZERO_WIDTH_JOINERS = frozenset("\u200c\u200d")
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*|[\f\u2029]\s*")
 _LINE_BREAK = re.compile(r"\r\n?|[\v\x85\u2028]")
 _SPACES = re.compile(r"[^\S\n]+")
-_SPACE_AROUND_BREAK = re.compile(r" *\n[ \n]*")
+# Runs of spaces are collapsed before these run, so " ?" suffices (and stays linear).
+_SPACE_AROUND_BREAK = re.compile(r" ?\n[ \n]*")
 # Marks where an emoji stood; \x00 cannot survive the filter, so it is free to use.
 _GAP = "\x00"
-_GAP_BETWEEN_WORDS = re.compile(r"(?<=\w)\x00+(?=\w)")
-_GAP_BEFORE_PUNCTUATION = re.compile(r"[^\S\n]*\x00+(?=[.,;:!?…。，、；：！？])")
+_GAP_RUN = re.compile(r"[ \x00]*\x00[ \x00]*")
+_ENDS_CLAUSE = frozenset(".,;:!?…。，、；：！？)]}\n")
+_OPENS_CLAUSE = frozenset("([{\n")
 
 
 def _is_emoji_part(ch: str) -> bool:
@@ -80,6 +82,18 @@ def _filter(text: str) -> str:
     return "".join(out)
 
 
+def _close_gap(match: re.Match[str]) -> str:
+    """Replace the emoji (and spaces) of one gap with a space, or nothing."""
+    text, start, end = match.string, match.start(), match.end()
+    before = text[start - 1] if start else "\n"
+    after = text[end] if end < len(text) else "\n"
+    if before in _OPENS_CLAUSE or after in _ENDS_CLAUSE:
+        # "great 👍." keeps its period next to the word.
+        return ""
+    # "hi😀there" still separates the two words.
+    return " " if " " in match[0] or (before.isalnum() and after.isalnum()) else ""
+
+
 def sanitize(text: str) -> str:
     """Clean ``text`` for speech; see the module docstring for what is kept.
 
@@ -90,11 +104,7 @@ def sanitize(text: str) -> str:
     text = _LINE_BREAK.sub("\n", text)
     text = _PARAGRAPH_BREAK.sub("\u2029", text)
     text = text.replace("\n", " ").replace("\u2029", "\n")
-    text = _filter(text)
-    # An emoji glued between two words ("hi😀there") still separates them, and one
-    # before a period ("great 👍.") takes its space along when it goes.
-    text = _GAP_BETWEEN_WORDS.sub(" ", text)
-    text = _GAP_BEFORE_PUNCTUATION.sub("", text).replace(_GAP, "")
-    text = _SPACES.sub(" ", text)
+    text = _SPACES.sub(" ", _filter(text))
+    text = _GAP_RUN.sub(_close_gap, text)
     text = _SPACE_AROUND_BREAK.sub("\n", text)
     return text.strip()

@@ -172,7 +172,11 @@ def _ordinal(match: re.Match[str]) -> str:
 
 def _era(match: re.Match[str]) -> str:
     era = match["era"].replace(".", "")
-    return f"{year(int(match['n']))} {' '.join(era)}"
+    spoken = f"{year(int(match['n']))} {' '.join(era)}"
+    # "B.C." swallowed a period that may also have ended the sentence.
+    if match["era"].endswith(".") and ends_sentence(match.string, match.end()):
+        return spoken + "."
+    return spoken
 
 
 def _negative(match: re.Match[str]) -> str:
@@ -234,7 +238,7 @@ _PIPELINE: tuple[tuple[Rule, ...], ...] = (
 
 _NON_ASCII_DIGIT = re.compile(r"(?![0-9])\d")
 _SPACES = re.compile(r"[^\S\n]+")
-_SPACE_AROUND_BREAK = re.compile(r" *\n *")
+_SPACE_AROUND_BREAK = re.compile(r" ?\n ?")
 
 
 def _spaced(replace: Callable[[re.Match[str]], str]) -> Callable[[re.Match[str]], str]:

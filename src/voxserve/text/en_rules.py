@@ -138,7 +138,7 @@ _WEB_SYMBOLS = {
     "+": "plus",
 }
 _WEB_TOKEN = re.compile(r"\d+|[^\W\d_]+|.", re.DOTALL)
-_TRAILING_PUNCTUATION = re.compile(r"[.,;:!?'\")\]]+$")
+_TRAILING_PUNCTUATION = ".,;:!?'\")]"
 _SENTENCE_FOLLOWS = re.compile(r"\s*$|\s*\n|\s+[\"'“‘(\[]?[A-Z]")
 
 
@@ -175,10 +175,9 @@ def spell_web(address: str) -> str:
 
 
 def _web(match: re.Match[str]) -> str:
-    address = match[0]
-    trailing = _TRAILING_PUNCTUATION.search(address)
-    tail = trailing[0] if trailing else ""
-    address = address[: len(address) - len(tail)]
+    # A URL ending a sentence or a parenthesis leaves that punctuation to the text.
+    address = match[0].rstrip(_TRAILING_PUNCTUATION)
+    tail = match[0][len(address) :]
     address = re.sub(r"^[a-z]+://", "", address, flags=re.IGNORECASE)
     return spell_web(address.rstrip("/")) + tail
 

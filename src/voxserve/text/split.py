@@ -102,29 +102,35 @@ def _sentences(paragraph: str) -> Iterator[str]:
     yield paragraph[start:]
 
 
-def _cut_point(piece: str, max_chars: int) -> int:
-    clause_ends = [m.end() for m in _CLAUSE_END.finditer(piece, 0, max_chars + 1)]
-    clause_ends = [end for end in clause_ends if max_chars // 2 <= end <= max_chars]
+def _cut_point(text: str, start: int, max_chars: int) -> int:
+    """Where to end the piece that begins at ``start``: at most ``max_chars`` later."""
+    limit = start + max_chars
+    clause_ends = [m.end() for m in _CLAUSE_END.finditer(text, start, limit + 1)]
+    clause_ends = [end for end in clause_ends if start + max_chars // 2 <= end <= limit]
     if clause_ends:
         return clause_ends[-1]
-    for cut in range(min(max_chars, len(piece) - 1), 0, -1):
-        if piece[cut].isspace():
+    for cut in range(limit, start, -1):
+        if text[cut].isspace():
             return cut
-    cut = max_chars
+    cut = limit
     # Keep a combining mark with the letter it belongs to.
-    while cut > 1 and unicodedata.category(piece[cut]).startswith("M"):
+    while cut > start + 1 and unicodedata.category(text[cut]).startswith("M"):
         cut -= 1
     return cut
 
 
 def _capped(sentence: str, max_chars: int) -> Iterator[str]:
-    piece = sentence.strip()
-    while len(piece) > max_chars:
-        cut = _cut_point(piece, max_chars)
-        yield piece[:cut].rstrip()
-        piece = piece[cut:].lstrip()
-    if piece:
-        yield piece
+    text = sentence.strip()
+    start = 0
+    # Walk by index rather than re-slicing the rest, so a long text costs linear time.
+    while len(text) - start > max_chars:
+        cut = _cut_point(text, start, max_chars)
+        yield text[start:cut].rstrip()
+        start = cut
+        while text[start].isspace():
+            start += 1
+    if start < len(text):
+        yield text[start:]
 
 
 def split_sentences(text: str, max_chars: int = 400) -> list[str]:

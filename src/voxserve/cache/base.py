@@ -1,0 +1,194 @@
+"""The cache protocol, its key, and the guard that turns every backend failure into a miss.
+
+A cache maps a key to the complete encoded audio of one request. Two requests share an
+entry only if their audio would be identical: the key hashes the engine, the voice, the
+model file's digest, the normalized sentences, every synthesis parameter, the format,
+the output rate, whether the response was streamed (a streamed WAV's header differs from
+a whole one) and :data:`CACHE_VERSION`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import struct
+import time
+import zlib
+from dataclasses import asdict
+from typing import Protocol, runtime_checkable
+
+from voxserve.synthesizer import Plan
+
+log = logging.getLogger(__name__)
+
+#: Bump when the audio for the same key would change (encoder settings, DSP, ...).
+CACHE_VERSION = 1
+
+#: Every stored value starts with this magic and a CRC-32 of the audio, so an entry that
+#: was truncated, overwritten by another program or mangled is detected and ignored.
+_MAGIC = b"VXS1"
+_HEADER = struct.Struct("<4sI")
+
+
+class CorruptEntry(ValueError):
+    """A cached value failed its integrity check."""
+
+
+def frame(value: bytes) -> bytes:
+    return _HEADER.pack(_MAGIC, zlib.crc32(value)) + value
+
+
+def unframe(blob: bytes) -> bytes:
+    if len(blob) < _HEADER.size:
+        raise CorruptEntry("entry shorter than its header")
+    magic, crc = _HEADER.unpack_from(blob)
+    value = blob[_HEADER.size :]
+    if magic != _MAGIC or zlib.crc32(value) != crc:
+        raise CorruptEntry("entry failed its integrity check")
+    return value
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """An async byte store. Implementations may raise; :class:`GuardedCache` wraps them."""
+
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
+
+    async def clear(self) -> int:
+        """Remove every entry; returns how many were removed (when known)."""
+        ...
+
+    async def stats(self) -> dict[str, int | float | str]: ...
+
+    async def close(self) -> None: ...
+
+
+def cache_key(plan: Plan, *, streamed: bool) -> str:
+    """The key of a planned request's audio."""
+    voice = plan.voice
+    material = {
+        "v": CACHE_VERSION,
+        "engine": voice.engine,
+        "voice": voice.id,
+        "digest": voice.digest,
+        "sentences": plan.sentences,
+        "params": asdict(plan.params),
+        "format": plan.format.name,
+        "rate": plan.output_rate,
+        "streamed": streamed,
+    }
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class CircuitBreaker:
+    """Stops calling a failing backend for ``backoff`` seconds after ``threshold`` failures.
+
+    The back-off doubles on each failed retry up to ``max_backoff`` and resets on success.
+    """
+
+    def __init__(self, threshold: int = 3, backoff: float = 1.0, max_backoff: float = 30.0) -> None:
+        self.threshold = threshold
+        self.base_backoff = backoff
+        self.max_backoff = max_backoff
+        self.failures = 0
+        self.backoff = backoff
+        self.open_until = 0.0
+
+    def allow(self, now: float) -> bool:
+        return now >= self.open_until
+
+    def success(self) -> None:
+        self.failures = 0
+        self.backoff = self.base_backoff
+        self.open_until = 0.0
+
+    def failure(self, now: float) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.open_until = now + self.backoff
+            self.backoff = min(self.backoff * 2, self.max_backoff)
+
+    @property
+    def state(self) -> str:
+        return "open" if time.monotonic() < self.open_until else "closed"
+
+
+class GuardedCache:
+    """Wraps a backend so that no failure reaches a request.
+
+    Every error and timeout becomes a miss (or a skipped write); it is counted, logged at
+    most once per ``log_interval`` seconds, and feeds a circuit breaker so a dead backend
+    is not hammered. Entries larger than ``max_entry_bytes`` are not stored.
+    """
+
+    def __init__(
+        self,
+        backend: Cache,
+        *,
+        max_entry_bytes: int,
+        ttl: float | None = None,
+        breaker: CircuitBreaker | None = None,
+        log_interval: float = 30.0,
+    ) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.max_entry_bytes = max_entry_bytes
+        self.ttl = ttl
+        self.breaker = breaker or CircuitBreaker()
+        self.log_interval = log_interval
+        self.errors = 0
+        self._last_log = float("-inf")
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        self.errors += 1
+        self.breaker.failure(now)
+        if now - self._last_log >= self.log_interval:
+            self._last_log = now
+            log.warning(
+                "cache %s %s failed (%s: %s); serving without it (%d failures so far)",
+                self.name, operation, type(exc).__name__, exc, self.errors,
+            )  # fmt: skip
+
+    async def get(self, key: str) -> bytes | None:
+        if not self.breaker.allow(time.monotonic()):
+            return None
+        try:
+            blob = await self.backend.get(key)
+            value = None if blob is None else unframe(blob)
+        except Exception as exc:  # every backend failure, and garbage, is a miss
+            self._failed("read", exc)
+            return None
+        self.breaker.success()
+        return value
+
+    async def set(self, key: str, value: bytes) -> bool:
+        """Store ``value``; False when it was too large, the backend failed or is open."""
+        if len(value) > self.max_entry_bytes or not self.breaker.allow(time.monotonic()):
+            return False
+        try:
+            await self.backend.set(key, frame(value), self.ttl)
+        except Exception as exc:
+            self._failed("write", exc)
+            return False
+        self.breaker.success()
+        return True
+
+    async def clear(self) -> int:
+        return await self.backend.clear()
+
+    async def stats(self) -> dict[str, int | float | str]:
+        stats = await self.backend.stats()
+        return {**stats, "errors": self.errors, "breaker": self.breaker.state}
+
+    async def close(self) -> None:
+        try:
+            await self.backend.close()
+        except Exception as exc:
+            log.warning("closing cache %s failed: %s", self.name, exc)
