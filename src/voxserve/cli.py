@@ -366,6 +366,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = Settings.load(**overrides)
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format, settings.syslog)
     serve(settings, workers=args.workers)
     return 0

@@ -1,12 +1,22 @@
-"""Logging set-up: one JSON object per line (the default) or plain text for people."""
+"""Logging set-up: one JSON object per line (the default) or plain text for people.
+
+Every record logged while a request is served carries its ``request_id``. Optionally a
+copy of each line goes to syslog (``VOXSERVE_SYSLOG=udp://host:514``, ``tcp://host:601``
+or ``unix:///dev/log``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import socket
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
+
+from voxserve.errors import ConfigError
 
 #: LogRecord attributes that are not user-supplied ``extra`` fields.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
@@ -35,16 +45,42 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure(level: str = "INFO", fmt: str = "json") -> None:
+def syslog_handler(target: str) -> logging.Handler:
+    """A SysLogHandler for ``udp://host:port``, ``tcp://host:port`` or ``unix:///path``."""
+    url = urlparse(target)
+    if url.scheme == "unix":
+        return logging.handlers.SysLogHandler(address=url.path)
+    if url.scheme in ("udp", "tcp") and url.hostname:
+        kind = socket.SOCK_DGRAM if url.scheme == "udp" else socket.SOCK_STREAM
+        return logging.handlers.SysLogHandler(
+            address=(url.hostname, url.port or 514), socktype=kind
+        )
+    raise ConfigError(
+        f"VOXSERVE_SYSLOG={target!r}: use udp://host:port, tcp://host:port or unix:///path",
+        param="VOXSERVE_SYSLOG",
+    )
+
+
+def configure(level: str = "INFO", fmt: str = "json", syslog: str | None = None) -> None:
     """Send voxserve's and uvicorn's logs to stdout in ``fmt`` (json or text)."""
-    handler = logging.StreamHandler(sys.stdout)
-    if fmt == "json":
-        handler.setFormatter(JSONFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    from voxserve.server.observe import RequestIdFilter
+
+    formatter: logging.Formatter = (
+        JSONFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    )
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if syslog:
+        handlers.append(syslog_handler(syslog))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # voxserve.access logs every request with more detail than uvicorn's access log.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -15,7 +15,6 @@ from prometheus_client import (
     Histogram,
 )
 from prometheus_client.process_collector import ProcessCollector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: 5 ms to 60 s: fits p50/p95/p99 of short replies through long articles.
 LATENCY_BUCKETS = (
@@ -63,35 +62,3 @@ class Metrics:
             ["backend", "result"], registry=r,
         )  # fmt: skip
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
-
-
-class RequestMetricsMiddleware:
-    """Counts every HTTP request by route template and status, and those in flight."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            self.metrics.in_flight.dec()
-            # The route template, never the raw path: label values must stay bounded.
-            route = scope.get("route")
-            path = getattr(route, "path", "other")
-            self.metrics.requests.labels(path, str(status)).inc()
-            if status >= 400:
-                self.metrics.errors.labels(str(status)).inc()

@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
     log_text: bool = Field(False, validation_alias=_env("LOG_TEXT"))
+    syslog: str | None = Field(None, validation_alias=_env("SYSLOG"))
 
     @model_validator(mode="after")
     def _cache_needs_url(self) -> Settings:

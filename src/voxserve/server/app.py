@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from voxserve.cache import AnyCache, build_cache
-from voxserve.metrics import Metrics, RequestMetricsMiddleware
+from voxserve.metrics import Metrics
 from voxserve.server import compat, errors, openai, ops
 from voxserve.server.auth import APIKeyMiddleware
 from voxserve.server.limits import (
@@ -28,6 +28,7 @@ from voxserve.server.limits import (
     ConcurrencyLimitMiddleware,
     RateLimitMiddleware,
 )
+from voxserve.server.observe import ObserveMiddleware
 from voxserve.server.speech import SpeechResponder
 from voxserve.settings import Settings
 from voxserve.synthesizer import Synthesizer
@@ -73,7 +74,7 @@ def create_app(
         store = cache if cache is not None else build_cache(settings)
         app.state.synthesizer = synth
         app.state.cache = store
-        app.state.responder = SpeechResponder(synth, metrics, store)
+        app.state.responder = SpeechResponder(synth, metrics, store, log_text=settings.log_text)
         try:
             await warm_up(synth)
             metrics.voices_loaded.set(len(synth.library.loaded()))
@@ -120,12 +121,13 @@ def create_app(
     async def index() -> str:
         return static.joinpath("index.html").read_text(encoding="utf-8")
 
-    # Added innermost first, so a request meets: metrics, body size, auth, rate, concurrency.
+    # Added innermost first, so a request meets: observe (id, log, metrics), body size, auth,
+    # rate, concurrency.
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
     app.add_middleware(APIKeyMiddleware, keys=keys)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
     return app
 
 

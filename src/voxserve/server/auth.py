@@ -15,6 +15,7 @@ import json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxserve.server.errors import error_body
+from voxserve.server.observe import annotate
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)
@@ -77,4 +78,5 @@ class APIKeyMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
         scope.setdefault("state", {})["client_id"] = key_id(key)
+        annotate(client=key_id(key))
         await self.app(scope, receive, send)

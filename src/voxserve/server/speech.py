@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from voxserve.audio import StreamEncoder
 from voxserve.cache import AnyCache, cache_key
 from voxserve.metrics import Metrics
+from voxserve.server.observe import annotate
 from voxserve.synthesizer import Plan, Synthesizer
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,18 @@ HIT_CHUNK_BYTES = 32 * 1024
 class SpeechResponder:
     """Runs plans through the cache and the synthesizer and records what happened."""
 
-    def __init__(self, synth: Synthesizer, metrics: Metrics, cache: AnyCache | None) -> None:
+    def __init__(
+        self,
+        synth: Synthesizer,
+        metrics: Metrics,
+        cache: AnyCache | None,
+        *,
+        log_text: bool = False,
+    ) -> None:
         self.synth = synth
         self.metrics = metrics
         self.cache = cache
+        self.log_text = log_text
 
     async def respond(
         self, route: str, plan: Plan, *, mode: Mode, bypass: bool = False
@@ -47,6 +56,13 @@ class SpeechResponder:
         started = time.perf_counter()
         key = cache_key(plan, streamed=mode != "whole")
         cached, result = await self._lookup(key, bypass)
+        annotate(
+            voice=plan.voice.id,
+            format=plan.format.name,
+            characters=sum(len(s) for s in plan.sentences),
+            cache=result or "off",
+            **({"text": " ".join(plan.sentences)} if self.log_text else {}),
+        )
         headers = {"X-Voice": plan.voice.id}
         if result is not None:
             headers["X-Cache"] = result
@@ -94,6 +110,7 @@ class SpeechResponder:
         )
 
     def _observe_synthesis(self, plan: Plan, started: float, audio_seconds: float) -> None:
+        annotate(audio_seconds=round(audio_seconds, 3))
         voice = plan.voice.id
         self.metrics.characters.labels(voice).inc(sum(len(s) for s in plan.sentences))
         self.metrics.audio_seconds.labels(voice).inc(audio_seconds)

@@ -12,6 +12,7 @@ const MIME = {
 };
 const KEY_NEEDED =
   "This server needs an API key: enter it in the API key field, then try again.";
+const KEY_REFUSED = "The server refused this API key: check the API key field.";
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -79,7 +80,12 @@ async function apiError(response) {
 function showError(err) {
   let text;
   if (err instanceof ApiError) {
-    text = err.status === 401 ? `${KEY_NEEDED} (${err.message})` : err.message;
+    if (err.status === 401) {
+      const hint = els.apikey.value.trim() ? KEY_REFUSED : KEY_NEEDED;
+      text = `${hint} (${err.message})`;
+    } else {
+      text = err.message;
+    }
     if (err.param) text += ` [field: ${err.param}]`;
   } else if (err instanceof TypeError) {
     text = `Could not reach the server: ${err.message}`;

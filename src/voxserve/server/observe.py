@@ -1,0 +1,113 @@
+"""Per-request observation: request ids, the access log line, and request metrics.
+
+One ASGI middleware, outermost, so it sees every response including refusals by the
+limit and auth middlewares. The route handler adds what only it knows (voice,
+characters, audio seconds, cache result) to :func:`current_request`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voxserve.metrics import Metrics
+
+log = logging.getLogger("voxserve.access")
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass
+class RequestInfo:
+    """What one request did; filled in as it is served and logged at its end."""
+
+    request_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+_current: ContextVar[RequestInfo | None] = ContextVar("voxserve_request", default=None)
+
+
+def current_request() -> RequestInfo | None:
+    """The request being served in this context, if any."""
+    return _current.get()
+
+
+def annotate(**fields: Any) -> None:
+    """Add fields to the current request's access log line (no-op outside a request)."""
+    info = _current.get()
+    if info is not None:
+        info.fields.update(fields)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record logged while a request is being served."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = _current.get()
+        if info is not None and not hasattr(record, "request_id"):
+            record.request_id = info.request_id
+        return True
+
+
+class ObserveMiddleware:
+    """Assigns the request id, counts and times the request, and logs one line for it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _VALID_ID.match(given) else uuid.uuid4().hex
+        info = RequestInfo(request_id)
+        token = _current.set(info)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.metrics.in_flight.dec()
+            # The route template, never the raw path: label values must stay bounded.
+            route = getattr(scope.get("route"), "path", "other")
+            self.metrics.requests.labels(route, str(status)).inc()
+            if status >= 400:
+                self.metrics.errors.labels(str(status)).inc()
+            log.info(
+                "%s %s %d",
+                scope["method"],
+                route,
+                status,
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    **info.fields,
+                },
+            )
+            _current.reset(token)
