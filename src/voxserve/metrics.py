@@ -7,6 +7,9 @@ formats and voices come from the server's own lists, never from raw user input.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -14,6 +17,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 
 #: 5 ms to 60 s: fits p50/p95/p99 of short replies through long articles.
@@ -57,8 +61,65 @@ class Metrics:
             "voxserve_errors", "Error responses, by HTTP status.", ["status"], registry=r
         )
         self.voices_loaded = Gauge("voxserve_voices_loaded", "Voices loaded in memory.", registry=r)
+        self.queue_depth = Gauge(
+            "voxserve_queue_depth", "Sentences waiting for inference.", ["voice"], registry=r
+        )
+        self.batch_size = Histogram(
+            "voxserve_batch_size", "Sentences per inference call.", ["voice"],
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64), registry=r,
+        )  # fmt: skip
+        self.queue_wait = Histogram(
+            "voxserve_queue_wait_seconds", "Time a sentence waited in the queue.", ["voice"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.inference = Histogram(
+            "voxserve_inference_seconds", "Duration of one inference call.", ["voice"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.model_load = Gauge(
+            "voxserve_model_load_seconds", "Time it took to load each voice.", ["voice"], registry=r
+        )
         self.cache_requests = Counter(
             "voxserve_cache_requests", "Cache lookups by backend and result (hit, miss, bypass).",
             ["backend", "result"], registry=r,
         )  # fmt: skip
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
+        self.gpu = GpuCollector.register(r)
+
+
+class GpuCollector:
+    """GPU utilization and memory from NVML, per device; registered only where NVML works."""
+
+    def __init__(self, nvml: Any) -> None:
+        self._nvml = nvml
+        self._count = int(nvml.nvmlDeviceGetCount())
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> GpuCollector | None:
+        """Register on ``registry`` when pynvml is installed and a driver answers."""
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            collector = cls(pynvml)
+        except Exception:  # no pynvml, no driver, no GPU: the metrics are simply absent
+            return None
+        registry.register(collector)
+        return collector
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        util = GaugeMetricFamily(
+            "voxserve_gpu_utilization_ratio", "GPU busy fraction (NVML).", labels=["gpu"]
+        )
+        used = GaugeMetricFamily(
+            "voxserve_gpu_memory_used_bytes", "GPU memory used.", labels=["gpu"]
+        )
+        total = GaugeMetricFamily("voxserve_gpu_memory_total_bytes", "GPU memory.", labels=["gpu"])
+        for index in range(self._count):
+            handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
+            rates = self._nvml.nvmlDeviceGetUtilizationRates(handle)
+            memory = self._nvml.nvmlDeviceGetMemoryInfo(handle)
+            util.add_metric([str(index)], rates.gpu / 100)
+            used.add_metric([str(index)], memory.used)
+            total.add_metric([str(index)], memory.total)
+        yield from (util, used, total)

@@ -16,12 +16,14 @@ import asyncio
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from voxserve.engines.base import Engine
 from voxserve.errors import Overloaded
+from voxserve.metrics import Metrics
 from voxserve.types import FloatArray, Utterance
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class _Item:
     priority: tuple[int, int]
     utterance: Utterance = field(compare=False)
     future: asyncio.Future[FloatArray] = field(compare=False)
+    queued: float = field(compare=False, default=0.0)
 
 
 class Scheduler:
@@ -45,8 +48,10 @@ class Scheduler:
         batch_size: int = 4,
         max_wait_ms: float = 5.0,
         max_queue: int = 256,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
+        self._metrics = metrics
         self._executor = executor
         self._batch_size = batch_size
         self._max_wait = max_wait_ms / 1000
@@ -96,8 +101,9 @@ class Scheduler:
         futures = []
         for utterance in utterances:
             future: asyncio.Future[FloatArray] = loop.create_future()
-            heapq.heappush(self._heap, _Item((index, arrival), utterance, future))
+            heapq.heappush(self._heap, _Item((index, arrival), utterance, future, time.monotonic()))
             futures.append(future)
+        self._report_depth()
         self._wakeup.set()
         return futures
 
@@ -107,7 +113,18 @@ class Scheduler:
             item = heapq.heappop(self._heap)
             if not item.future.done():  # a cancelled request's items never reach the model
                 batch.append(item)
+        self._report_depth()
+        if batch and self._metrics is not None:
+            voice = self.engine.voice.id
+            now = time.monotonic()
+            self._metrics.batch_size.labels(voice).observe(len(batch))
+            for item in batch:
+                self._metrics.queue_wait.labels(voice).observe(now - item.queued)
         return batch
+
+    def _report_depth(self) -> None:
+        if self._metrics is not None:
+            self._metrics.queue_depth.labels(self.engine.voice.id).set(len(self._heap))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -121,6 +138,7 @@ class Scheduler:
             if not batch:
                 continue
             utterances = [item.utterance for item in batch]
+            started = time.monotonic()
             try:
                 results = await loop.run_in_executor(self._executor, self.engine.infer, utterances)
             except asyncio.CancelledError:
@@ -133,6 +151,10 @@ class Scheduler:
                     if not item.future.done():
                         item.future.set_exception(exc)
                 continue
+            if self._metrics is not None:
+                self._metrics.inference.labels(self.engine.voice.id).observe(
+                    time.monotonic() - started
+                )
             for item, audio in zip(batch, results, strict=True):
                 if not item.future.done():
                     item.future.set_result(audio)

@@ -37,6 +37,7 @@ from voxserve.audio import silence as make_silence
 from voxserve.engines.base import Engine
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, InvalidParameter, TextTooLong
+from voxserve.metrics import Metrics
 from voxserve.scheduler import Scheduler
 from voxserve.settings import Settings
 from voxserve.text import normalize, split_sentences
@@ -105,9 +106,12 @@ class Plan:
 class Synthesizer:
     """Speaks text with the installed voices. Build once, share, ``close()`` at the end."""
 
-    def __init__(self, library: VoiceLibrary, settings: Settings) -> None:
+    def __init__(
+        self, library: VoiceLibrary, settings: Settings, *, metrics: Metrics | None = None
+    ) -> None:
         self.library = library
         self.settings = settings
+        self.metrics = metrics
         # One inference at a time across all voices: on CPU, onnxruntime already uses
         # every core for one call, and two at once only fight over them.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voxserve-infer")
@@ -115,10 +119,12 @@ class Synthesizer:
         self._sync_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Synthesizer:
+    def from_settings(
+        cls, settings: Settings | None = None, *, metrics: Metrics | None = None
+    ) -> Synthesizer:
         """Discover voices per ``settings`` (default: the environment) and build."""
         settings = settings or Settings.load()
-        return cls(VoiceLibrary.from_settings(settings), settings)
+        return cls(VoiceLibrary.from_settings(settings), settings, metrics=metrics)
 
     def voices(self) -> list[Voice]:
         return self.library.voices()
@@ -222,6 +228,7 @@ class Synthesizer:
                 batch_size=self.settings.batch_size,
                 max_wait_ms=self.settings.batch_max_wait_ms,
                 max_queue=self.settings.max_queue,
+                metrics=self.metrics,
             )
             self._schedulers[engine.voice.id] = sched
         return sched

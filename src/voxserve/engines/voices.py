@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -99,6 +100,7 @@ class VoiceLibrary:
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
         self._failed: dict[str, str] = {}
+        self._load_seconds: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceLibrary:
@@ -130,6 +132,7 @@ class VoiceLibrary:
             loaded = self._engines.get(voice.id)
             if loaded is not None:
                 return loaded
+            started = time.perf_counter()
             try:
                 engine = self._load(voice)
             except VoxserveError as exc:
@@ -138,7 +141,12 @@ class VoiceLibrary:
                 log.error("voice %s failed to load and was removed: %s", voice.id, exc)
                 raise
             self._engines[voice.id] = engine
+            self._load_seconds[voice.id] = time.perf_counter() - started
             return engine
+
+    def load_seconds(self, voice: Voice) -> float:
+        """How long loading ``voice`` took (0 if it is not loaded)."""
+        return self._load_seconds.get(voice.id, 0.0)
 
     def _load(self, voice: Voice) -> Engine:
         if voice.engine == "espeak":

@@ -8,6 +8,7 @@ stops the schedulers and releases the models.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -39,11 +40,12 @@ log = logging.getLogger(__name__)
 WARMUP_TEXT = "Ready."
 
 
-async def warm_up(synth: Synthesizer) -> None:
+async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
     """Load every Piper voice and run one real synthesis on each."""
     loop = asyncio.get_running_loop()
     engines = await loop.run_in_executor(None, synth.library.load_all)
     for engine in engines:
+        metrics.model_load.labels(engine.voice.id).set(synth.library.load_seconds(engine.voice))
         plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))
         await synth.asynthesize(plan)
 
@@ -69,14 +71,14 @@ def create_app(
         synth = synthesizer
         if synth is None:
             synth = await asyncio.get_running_loop().run_in_executor(
-                None, Synthesizer.from_settings, settings
+                None, functools.partial(Synthesizer.from_settings, settings, metrics=metrics)
             )
         store = cache if cache is not None else build_cache(settings)
         app.state.synthesizer = synth
         app.state.cache = store
         app.state.responder = SpeechResponder(synth, metrics, store, log_text=settings.log_text)
         try:
-            await warm_up(synth)
+            await warm_up(synth, metrics)
             metrics.voices_loaded.set(len(synth.library.loaded()))
             app.state.ready = True
             metrics.ready.set(1)
