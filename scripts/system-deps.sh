@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages voxserve needs, only those missing.
 #   scripts/system-deps.sh run    espeak-ng (the robotic voices for ~100 languages)
-#   scripts/system-deps.sh test   + chromium and its driver (the web page test)
+#   scripts/system-deps.sh test   + chromium and its driver (web page test), redis-server (cache
+#                                 tests), prometheus (promtool and a real scraper)
 set -euo pipefail
 profile=${1:-run}
 packages=(espeak-ng)
 if [ "$profile" = test ]; then
-  packages+=(chromium chromium-driver)
+  packages+=(chromium chromium-driver redis-server prometheus)
 fi
 missing=()
 for p in "${packages[@]}"; do
