@@ -28,6 +28,14 @@ from voxserve.types import FloatArray, Utterance
 
 log = logging.getLogger(__name__)
 
+#: How many batches ahead the scheduler looks for items of similar length.
+LOOKAHEAD_BATCHES = 4
+
+
+def _length(utterance: Utterance) -> int:
+    """Work size of an utterance: phoneme ids, or characters for engines that take text."""
+    return len(utterance.ids) or len(utterance.text)
+
 
 @dataclass(order=True)
 class _Item:
@@ -107,12 +115,30 @@ class Scheduler:
         self._wakeup.set()
         return futures
 
-    def _take_batch(self) -> list[_Item]:
-        batch: list[_Item] = []
-        while self._heap and len(batch) < self._batch_size:
+    def _pop_live(self) -> _Item | None:
+        while self._heap:
             item = heapq.heappop(self._heap)
             if not item.future.done():  # a cancelled request's items never reach the model
-                batch.append(item)
+                return item
+        return None
+
+    def _take_batch(self) -> list[_Item]:
+        """The most urgent item, plus the items closest to it in length among the next few.
+
+        Grouping similar lengths limits padding; looking only a few batches ahead keeps the
+        priority order (first sentences first) nearly intact.
+        """
+        head = self._pop_live()
+        if head is None:
+            return []
+        window: list[_Item] = []
+        while len(window) < self._batch_size * LOOKAHEAD_BATCHES and (item := self._pop_live()):
+            window.append(item)
+        size = _length(head.utterance)
+        window.sort(key=lambda item: abs(_length(item.utterance) - size))  # stable: ties keep order
+        batch = [head, *window[: self._batch_size - 1]]
+        for item in window[self._batch_size - 1 :]:
+            heapq.heappush(self._heap, item)
         self._report_depth()
         if batch and self._metrics is not None:
             voice = self.engine.voice.id
