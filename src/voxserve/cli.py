@@ -25,6 +25,7 @@ EPILOG = """examples:
   voxserve say "Dr. Smith paid $3.50 for 2 tickets on 24 November 2026." -o out.wav
   voxserve say -i chapter.txt -o chapter.mp3 --speed 1.1
   voxserve voices --json
+  voxserve quantize voices/en_US-x-medium.onnx voices/en_US-x-medium-int8.onnx
   VOXSERVE_CACHE=redis REDIS_URL=redis://127.0.0.1:6379/0 voxserve cache warm prompts.txt -f wav
 environment: every option of the service reads VOXSERVE_* variables (see docs/operations.md);
   VOXSERVE_VOICES_DIR (alias MODEL_PATH) adds a directory of Piper .onnx + .onnx.json voices."""
@@ -92,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     cache_sub.add_parser("stats", help="entries and size, as JSON")
     cache_sub.add_parser("clear", help="remove every entry")
 
+    quantize = sub.add_parser(
+        "quantize",
+        help="make an INT8 copy of a Piper voice and compare it with the original",
+        description="Dynamically quantize a Piper voice's weights to unsigned 8-bit (QUInt8), "
+        "copy its .onnx.json beside the output, then synthesize a few sentences with both "
+        "voices and report size, real-time factor and word error rate (Whisper, with the "
+        "'asr' extra), so the trade-off is visible before deploying it.",
+    )
+    quantize.add_argument(
+        "input", type=Path, help="the Piper voice (.onnx, with .onnx.json beside)"
+    )
+    quantize.add_argument("output", type=Path, help="where to write the quantized .onnx")
+    quantize.add_argument("--no-report", action="store_true", help="skip the comparison")
+    quantize.add_argument("--json", action="store_true", help="print the report as JSON")
+
     serve = sub.add_parser("serve", help="run the HTTP API server")
     serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="API port (VOXSERVE_PORT, default 5002)")
@@ -114,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_voices(args)
         if args.command == "cache":
             return asyncio.run(cmd_cache(args))
+        if args.command == "quantize":
+            return cmd_quantize(args)
         return cmd_serve(args)
     except VoxserveError as exc:
         print(f"voxserve: error: {exc.message}", file=sys.stderr)
@@ -348,6 +366,28 @@ async def cmd_cache(args: argparse.Namespace) -> int:
             )
     finally:
         await cache.close()
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from voxserve.engines.quantize import compare, quantize_voice
+
+    target = quantize_voice(args.input, args.output)
+    print(f"wrote {target} and {target.name}.json", file=sys.stderr)
+    if args.no_report:
+        return 0
+    report = compare(args.input, target)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(report), "speedup": report.speedup}, indent=2))
+        return 0
+    rows = (("original", report.original), ("quantized", report.quantized))
+    print(f"{'':10} {'size MB':>8} {'RTF':>7} {'WER %':>6}")
+    for name, fig in rows:
+        wer = "n/a" if fig.wer is None else f"{fig.wer * 100:.1f}"
+        print(f"{name:10} {fig.size_bytes / 1e6:8.1f} {fig.rtf:7.3f} {wer:>6}")
+    print(f"speed-up {report.speedup:.2f}x")
     return 0
 
 

@@ -225,7 +225,9 @@ class Synthesizer:
             sched = Scheduler(
                 engine,
                 self._executor,
-                batch_size=self.settings.batch_size,
+                # Where a batch runs item by item (Piper on CPU), batching would only make
+                # every sentence of the batch wait for the slowest one.
+                batch_size=self.settings.batch_size if engine.batching else 1,
                 max_wait_ms=self.settings.batch_max_wait_ms,
                 max_queue=self.settings.max_queue,
                 metrics=self.metrics,

@@ -27,6 +27,11 @@ class Engine(Protocol):
         """Rate of the arrays :meth:`infer` returns, in Hz."""
         ...
 
+    @property
+    def batching(self) -> bool:
+        """True when :meth:`infer` runs a batch as one padded call, so batching pays."""
+        ...
+
     def prepare(self, text: str, params: SynthesisParams) -> list[Utterance]:
         """Turn one normalized sentence into utterances (usually one)."""
         ...

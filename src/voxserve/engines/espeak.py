@@ -75,6 +75,10 @@ class EspeakEngine:
     def sample_rate(self) -> int:
         return SAMPLE_RATE
 
+    @property
+    def batching(self) -> bool:
+        return False  # one espeak-ng process per utterance
+
     def prepare(self, text: str, params: SynthesisParams) -> list[Utterance]:
         return [Utterance(text=text, ids=(), params=params)] if text.strip() else []
 

@@ -7,6 +7,8 @@ exceptions: ``{"error": {"message", "type", "param", "code"}}``.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,6 +39,7 @@ _HTTP_TYPES = {
     413: ("invalid_request_error", "request_too_large"),
     415: ("invalid_request_error", "unsupported_media_type"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
+    500: ("server_error", "internal_error"),
     503: ("server_error", "unavailable"),
 }
 
@@ -65,12 +68,17 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def retry_after_header(seconds: float) -> dict[str, str]:
+    """Retry-After in whole seconds, rounded up so clients never retry too early."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
 def error_response(
     status: int, message: str, *, param: str | None = None, code: str | None = None,
-    retry_after: float | None = None,
+    retry_after: float | None = None, headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:  # fmt: skip
     type_, default_code = _HTTP_TYPES.get(status, ("invalid_request_error", None))
-    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    headers = {**(headers or {}), **(retry_after_header(retry_after) if retry_after else {})}
     return JSONResponse(
         error_body(message, type_, code or default_code, param), status_code=status, headers=headers
     )
@@ -78,9 +86,7 @@ def error_response(
 
 def voxserve_error_response(exc: e.VoxserveError) -> JSONResponse:
     status, type_ = next((s, t) for cls, s, t in STATUS if isinstance(exc, cls))
-    headers = None
-    if isinstance(exc, e.Overloaded):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    headers = retry_after_header(exc.retry_after) if isinstance(exc, e.Overloaded) else None
     if status >= 500:
         log.error("request failed: %s", exc.message)
     return JSONResponse(
@@ -122,7 +128,11 @@ def install(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return error_response(exc.status_code, str(exc.detail))
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            return error_response(
+                400, "The request body is not valid JSON (or not UTF-8).", code="invalid_json"
+            )
+        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)

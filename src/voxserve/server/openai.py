@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from voxserve.errors import UnknownModel
+from voxserve.errors import UnknownFormat, UnknownModel
 from voxserve.server.deps import BypassDep, ResponderDep, SynthesizerDep, require_json
 from voxserve.server.schemas import (
     MODELS,
@@ -56,11 +56,13 @@ async def create_speech(
         raise UnknownModel(
             f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
         )
-    plan = synth.plan(
-        SynthesisRequest(
-            text=body.input, voice=body.voice, format=body.response_format, params=body.params()
-        )
+    request = SynthesisRequest(
+        text=body.input, voice=body.voice, format=body.response_format, params=body.params()
     )
+    try:
+        plan = synth.plan(request)
+    except UnknownFormat as exc:  # name the field as this API calls it
+        raise UnknownFormat(exc.format, exc.supported, param="response_format") from None
     mode: Mode = "sse" if body.stream_format == "sse" else "stream" if body.stream else "whole"
     return await speech.respond("/v1/audio/speech", plan, mode=mode, bypass=bypass)
 

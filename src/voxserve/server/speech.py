@@ -73,6 +73,8 @@ class SpeechResponder:
                 cached = audio.data
                 self._observe_synthesis(plan, started, audio.duration)
                 await self._store(key, cached)
+                headers["X-Audio-Duration"] = f"{audio.duration:.3f}"
+                headers["X-Synthesis-Seconds"] = f"{time.perf_counter() - started:.3f}"
             self._observe_first_audio(route, plan, started)
             self.metrics.request_duration.labels(route, plan.format.name).observe(
                 time.perf_counter() - started
