@@ -99,3 +99,13 @@ def test_punctuation_heavy_text_is_split_safely(parts: list[str], max_chars: int
     pieces = split_sentences(text, max_chars=max_chars)
     assert all(0 < len(p) <= max_chars for p in pieces)
     assert _visible(" ".join(pieces)) == _visible(text)
+
+
+def test_a_lone_lowercase_letter_ends_a_sentence_before_a_capital() -> None:
+    """A normalized "7:30 pm." becomes "p m." and must still end its sentence."""
+    text = "It starts at seven thirty p m. It was great. J. R. R. Tolkien wrote it."
+    assert split_sentences(text) == [
+        "It starts at seven thirty p m.",
+        "It was great.",
+        "J. R. R. Tolkien wrote it.",
+    ]

@@ -45,31 +45,63 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _SyslogHandler(logging.handlers.SysLogHandler):
+    """RFC 3164-style lines tagged ``voxserve:``; newline-framed over TCP, as rsyslog expects."""
+
+    def __init__(self, address: str | tuple[str, int], socktype: socket.SocketKind) -> None:
+        super().__init__(address=address, socktype=socktype)
+        self.ident = "voxserve: "
+        self._tcp = socktype == socket.SOCK_STREAM
+        self.append_nul = not self._tcp
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return line + "\n" if self._tcp else line
+
+
 def syslog_handler(target: str) -> logging.Handler:
-    """A SysLogHandler for ``udp://host:port``, ``tcp://host:port`` or ``unix:///path``."""
+    """A syslog handler for ``udp://host:port``, ``tcp://host:port`` or ``unix:///path``.
+
+    An unusable target stops start-up with a ConfigError naming VOXSERVE_SYSLOG rather
+    than failing on every log line later.
+    """
     url = urlparse(target)
-    if url.scheme == "unix":
-        return logging.handlers.SysLogHandler(address=url.path)
-    if url.scheme in ("udp", "tcp") and url.hostname:
-        kind = socket.SOCK_DGRAM if url.scheme == "udp" else socket.SOCK_STREAM
-        return logging.handlers.SysLogHandler(
-            address=(url.hostname, url.port or 514), socktype=kind
-        )
+    try:
+        if url.scheme == "unix" and url.path:
+            return _SyslogHandler(url.path, socket.SOCK_DGRAM)
+        if url.scheme in ("udp", "tcp") and url.hostname:
+            kind = socket.SOCK_DGRAM if url.scheme == "udp" else socket.SOCK_STREAM
+            # Resolve now: SysLogHandler would only fail on the first record for UDP.
+            socket.getaddrinfo(url.hostname, url.port or 514, type=kind)
+            return _SyslogHandler((url.hostname, url.port or 514), kind)
+    except OSError as exc:
+        raise ConfigError(
+            f"VOXSERVE_SYSLOG={target!r}: cannot reach the syslog server ({exc}).",
+            param="VOXSERVE_SYSLOG",
+        ) from exc
     raise ConfigError(
         f"VOXSERVE_SYSLOG={target!r}: use udp://host:port, tcp://host:port or unix:///path",
         param="VOXSERVE_SYSLOG",
     )
 
 
+class TextFormatter(logging.Formatter):
+    """Human-readable lines; ``extra`` fields follow the message as ``key=value``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        return f"{line} {extra}" if extra else line
+
+
 def configure(level: str = "INFO", fmt: str = "json", syslog: str | None = None) -> None:
     """Send voxserve's and uvicorn's logs to stdout in ``fmt`` (json or text)."""
     from voxserve.server.observe import RequestIdFilter
 
-    formatter: logging.Formatter = (
-        JSONFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    )
+    formatter = JSONFormatter() if fmt == "json" else TextFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if syslog:
         handlers.append(syslog_handler(syslog))

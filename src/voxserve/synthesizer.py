@@ -96,6 +96,8 @@ class Plan:
     params: SynthesisParams
     sentences: tuple[str, ...]
     """Normalized sentences, each at most ``max_sentence_chars`` long."""
+    input_chars: int
+    """Characters of the text as the client sent it (what usage and metrics count)."""
 
     @property
     def output_rate(self) -> int:
@@ -145,7 +147,13 @@ class Synthesizer:
         sentences = tuple(split_sentences(text, self.settings.max_sentence_chars))
         if not sentences:
             raise EmptyText("The input has no speakable text (only symbols or control characters).")
-        return Plan(voice=voice, format=fmt, params=request.params, sentences=sentences)
+        return Plan(
+            voice=voice,
+            format=fmt,
+            params=request.params,
+            sentences=sentences,
+            input_chars=len(request.text),
+        )
 
     # -- the shared per-sentence steps ---------------------------------------------------
 

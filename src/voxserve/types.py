@@ -53,7 +53,8 @@ class SynthesisParams:
     """Per-request knobs. ``None`` means the voice's own default."""
 
     speed: float = 1.0
-    """Speaking rate multiplier; 2.0 is twice as fast (Piper: length_scale / speed)."""
+    """Speaking rate multiplier (Piper: length_scale / speed). Piper keeps at least one frame
+    per phoneme, so above about 2 the speech shortens less than proportionally."""
     volume: float = 1.0
     """Linear gain applied to the output, clipped to [-1, 1]."""
     noise_scale: float | None = None

@@ -71,7 +71,8 @@ async def coqui_tts(
     fields = await request_fields(request)
     text = request.headers.get("text") or fields.get("text", "")
     speaker = request.headers.get("speaker-id") or fields.get("speaker_id") or None
-    plan = synth.plan(SynthesisRequest(text=text, voice=speaker, format="wav"))
+    voice = synth.library.resolve(speaker, param="speaker_id").id if speaker else None
+    plan = synth.plan(SynthesisRequest(text=text, voice=voice, format="wav"))
     return await speech.respond("/api/tts", plan, mode="whole", bypass=bypass)
 
 

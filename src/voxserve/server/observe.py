@@ -105,6 +105,7 @@ class ObserveMiddleware:
                     "request_id": request_id,
                     "method": scope["method"],
                     "route": route,
+                    "path": scope["path"][:256],
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     **info.fields,

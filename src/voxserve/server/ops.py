@@ -59,6 +59,8 @@ class MetricsApp:
             return
         if scope["path"] != "/metrics":
             response = Response("Not found. Metrics are at /metrics.\n", status_code=404)
+        elif scope["method"] not in ("GET", "HEAD"):
+            response = Response("Method not allowed.\n", status_code=405, headers={"Allow": "GET"})
         else:
             response = Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
         await response(scope, receive, send)

@@ -59,7 +59,7 @@ class SpeechResponder:
         annotate(
             voice=plan.voice.id,
             format=plan.format.name,
-            characters=sum(len(s) for s in plan.sentences),
+            characters=plan.input_chars,
             cache=result or "off",
             **({"text": " ".join(plan.sentences)} if self.log_text else {}),
         )
@@ -114,7 +114,7 @@ class SpeechResponder:
     def _observe_synthesis(self, plan: Plan, started: float, audio_seconds: float) -> None:
         annotate(audio_seconds=round(audio_seconds, 3))
         voice = plan.voice.id
-        self.metrics.characters.labels(voice).inc(sum(len(s) for s in plan.sentences))
+        self.metrics.characters.labels(voice).inc(plan.input_chars)
         self.metrics.audio_seconds.labels(voice).inc(audio_seconds)
         if audio_seconds > 0:
             self.metrics.rtf.labels(voice).observe((time.perf_counter() - started) / audio_seconds)
@@ -171,6 +171,6 @@ async def _sse_events(body: AsyncIterator[bytes], plan: Plan) -> AsyncIterator[b
     async for data in body:
         event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
         yield f"data: {json.dumps(event)}\n\n".encode()
-    chars = sum(len(s) for s in plan.sentences)
+    chars = plan.input_chars
     usage = {"input_tokens": chars, "output_tokens": 0, "total_tokens": chars}
     yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()

@@ -2,7 +2,8 @@
 
 Sentences end at . ! ? (and their full-width forms 。！？) followed by a space, and at
 paragraph breaks. A period is not an end inside a decimal or URL (no space follows),
-after an initial ("J. R. R. Tolkien"), after a dotted abbreviation ("e.g.", "U.S.") or a
+after an initial ("J. R. R. Tolkien"), after a lone lowercase letter unless a capital
+follows ("seven p m. It was"), after a dotted abbreviation ("e.g.", "U.S.") or a
 known title ("Dr."). An ellipsis ends a sentence only when a capital letter follows.
 Closing quotes and brackets stay with the sentence they close.
 
@@ -89,7 +90,9 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
         return _next_visible(text, end).isupper()
     word = _word_before(text, match.start())
     if len(word) == 1 and word.isalpha():
-        return False
+        # An initial ("J. R. R. Tolkien") is a capital; a lone lowercase letter, such as
+        # the "m" of a normalized "p m.", ends a sentence when a new one visibly starts.
+        return word.islower() and _next_visible(text, end).isupper()
     return not (word.lower() in _NO_END_AFTER or _DOTTED_ABBREVIATION.fullmatch(word))
 
 
