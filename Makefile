@@ -44,9 +44,11 @@ test: lint  ## lint, then the whole test suite on the real model
 test-fast: setup-dev  ## the tests without the slow speech-recognition ones
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: setup-dev  ## benchmarks; results as JSON in benchmarks/results/
+bench: setup-dev  ## benchmarks; results as JSON (and PNG) in benchmarks/results/
 	$(BIN)/python benchmarks/bench_synthesis.py
 	$(BIN)/python benchmarks/bench_http.py
+	$(BIN)/python benchmarks/bench_cache.py
+	$(BIN)/python benchmarks/bench_load.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

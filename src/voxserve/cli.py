@@ -340,6 +340,8 @@ async def cmd_cache(args: argparse.Namespace) -> int:
     cache = build_cache(settings)
     assert cache is not None
     try:
+        if args.cache_command == "warm":
+            await cache.stats()  # fail fast, before loading a model, if it is unreachable
         if args.cache_command == "stats":
             print(json.dumps(await cache.stats(), indent=2))
         elif args.cache_command == "clear":
@@ -362,8 +364,15 @@ async def cmd_cache(args: argparse.Namespace) -> int:
                 synth.close()
             print(
                 f"warmed {report.phrases} phrases ({report.stored_bytes} bytes), "
-                f"skipped {report.skipped}"
+                f"skipped {report.skipped}, failed to store {report.failed}"
             )
+            if report.failed:
+                print(
+                    f"voxserve: error: the {cache.name} cache refused {report.failed} entries "
+                    "(unreachable, or over VOXSERVE_CACHE_MAX_ENTRY_BYTES); see the log",
+                    file=sys.stderr,
+                )
+                return 1
     finally:
         await cache.close()
     return 0

@@ -13,6 +13,7 @@ One root, so callers can catch everything voxserve means with one clause::
     ├── Overloaded                  the queue is full; retry later (HTTP 503)
     ├── NoOutputDevice              playback asked for, but no sound card or sounddevice
     ├── VoiceLoadError              a voice's files are missing, corrupt or mismatched
+    ├── CacheUnavailable            a cache admin command (stats, clear, warm) could not reach it
     ├── EngineError                 inference failed inside an engine
     └── ConfigError                 a setting is invalid; names the variable
 
@@ -128,6 +129,13 @@ class VoiceLoadError(VoxserveError):
     """A voice's model or config is missing, corrupt or does not match."""
 
     code = "voice_load_error"
+
+
+class CacheUnavailable(VoxserveError):
+    """A cache command could not reach its backend (requests never see this: a failing
+    cache is a miss for them)."""
+
+    code = "cache_unavailable"
 
 
 class EngineError(VoxserveError):

@@ -83,6 +83,10 @@ class Metrics:
             "voxserve_cache_requests", "Cache lookups by backend and result (hit, miss, bypass).",
             ["backend", "result"], registry=r,
         )  # fmt: skip
+        self.cache_errors = Counter(
+            "voxserve_cache_errors", "Cache failures served as misses, by backend and operation.",
+            ["backend", "operation"], registry=r,
+        )  # fmt: skip
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
         self.gpu = GpuCollector.register(r)
 

@@ -68,6 +68,7 @@ class Scheduler:
         self._arrivals = itertools.count()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._retiring = False
 
     @property
     def depth(self) -> int:
@@ -75,10 +76,19 @@ class Scheduler:
         return len(self._heap)
 
     def start(self) -> None:
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"scheduler-{self.engine.voice.id}"
             )
+
+    def retire(self) -> None:
+        """Let the worker exit once the queue is empty (its engine was unloaded).
+
+        A late submission (a stream that still holds this scheduler) restarts the worker,
+        so nothing queued is ever stranded.
+        """
+        self._retiring = True
+        self._wakeup.set()
 
     async def stop(self) -> None:
         """Stop the worker and fail whatever is still queued."""
@@ -156,8 +166,11 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         while True:
             if not self._heap:
+                if self._retiring:
+                    return
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                continue
             if self._max_wait and len(self._heap) < self._batch_size:
                 await asyncio.sleep(self._max_wait)
             batch = self._take_batch()

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description='JSON object mapping OpenAI voice names to voice ids: {"nova": "en_US-x"}.',
     )
     espeak: bool = Field(True, validation_alias=_env("ESPEAK"))
+    preload: Literal["all", "default", "none"] = Field(
+        "all", validation_alias=_env("PRELOAD"),
+        description="Piper voices loaded and warmed up at start-up; others load on first use.",
+    )  # fmt: skip
+    max_loaded_voices: int = Field(8, ge=1, le=1000, validation_alias=_env("MAX_LOADED_VOICES"))
 
     # Text
     max_input_chars: int = Field(

@@ -227,9 +227,14 @@ class Synthesizer:
     # -- asynchronous: the HTTP server --------------------------------------------------------
 
     def scheduler(self, engine: Engine) -> Scheduler:
-        """The scheduler for ``engine``, created on first use (in the running loop)."""
+        """The scheduler for ``engine``, created on first use (in the running loop).
+
+        Schedulers of engines the library has unloaded retire once their queue is empty,
+        so an evicted voice's model can be freed.
+        """
+        self._prune_schedulers()
         sched = self._schedulers.get(engine.voice.id)
-        if sched is None:
+        if sched is None or sched.engine is not engine:
             sched = Scheduler(
                 engine,
                 self._executor,
@@ -242,6 +247,13 @@ class Synthesizer:
             )
             self._schedulers[engine.voice.id] = sched
         return sched
+
+    def _prune_schedulers(self) -> None:
+        loaded = {id(e) for e in self.library.loaded()}
+        for voice_id, sched in list(self._schedulers.items()):
+            if id(sched.engine) not in loaded:
+                del self._schedulers[voice_id]
+                sched.retire()
 
     def schedulers(self) -> list[Scheduler]:
         return list(self._schedulers.values())

@@ -10,6 +10,7 @@ from voxserve.cache.base import Cache, CircuitBreaker, GuardedCache, cache_key
 from voxserve.cache.disk import DiskCache
 from voxserve.cache.memory import MemoryCache
 from voxserve.cache.tiered import TieredCache
+from voxserve.errors import ConfigError
 from voxserve.settings import Settings
 
 AnyCache = GuardedCache | TieredCache
@@ -33,7 +34,14 @@ def _redis(settings: Settings) -> GuardedCache:
     assert settings.cache_url is not None  # checked by Settings
     password = None
     if settings.cache_password_file is not None:
-        password = settings.cache_password_file.read_text().strip()
+        try:
+            password = settings.cache_password_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot read VOXSERVE_CACHE_PASSWORD_FILE={settings.cache_password_file}: "
+                f"{exc.strerror}.",
+                param="VOXSERVE_CACHE_PASSWORD_FILE",
+            ) from exc
     backend = RedisCache(
         settings.cache_url,
         prefix=settings.cache_prefix,

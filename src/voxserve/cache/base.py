@@ -15,9 +15,12 @@ import logging
 import struct
 import time
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Protocol, runtime_checkable
 
+from voxserve.errors import CacheUnavailable
 from voxserve.synthesizer import Plan
 
 log = logging.getLogger(__name__)
@@ -144,11 +147,16 @@ class GuardedCache:
         self.log_interval = log_interval
         self.errors = 0
         self._last_log = float("-inf")
+        #: Called with (backend name, operation) on every failure, e.g. to count it.
+        self.on_error: Callable[[str, str], None] | None = None
 
-    def _failed(self, operation: str, exc: BaseException) -> None:
+    def _failed(self, operation: str, exc: BaseException, *, trip: bool = True) -> None:
         now = time.monotonic()
         self.errors += 1
-        self.breaker.failure(now)
+        if self.on_error is not None:
+            self.on_error(self.name, operation)
+        if trip:
+            self.breaker.failure(now)
         if now - self._last_log >= self.log_interval:
             self._last_log = now
             log.warning(
@@ -161,12 +169,19 @@ class GuardedCache:
             return None
         try:
             blob = await self.backend.get(key)
-            value = None if blob is None else unframe(blob)
-        except Exception as exc:  # every backend failure, and garbage, is a miss
+        except Exception as exc:  # every backend failure is a miss
             self._failed("read", exc)
             return None
-        self.breaker.success()
-        return value
+        self._recovered()
+        if blob is None:
+            return None
+        try:
+            return unframe(blob)
+        except CorruptEntry as exc:
+            # Bad data under one key says nothing about the backend's health: count it,
+            # but leave the breaker alone (the next write replaces the entry).
+            self._failed("read", exc, trip=False)
+            return None
 
     async def set(self, key: str, value: bytes) -> bool:
         """Store ``value``; False when it was too large, the backend failed or is open."""
@@ -177,15 +192,41 @@ class GuardedCache:
         except Exception as exc:
             self._failed("write", exc)
             return False
-        self.breaker.success()
+        self._recovered()
         return True
 
+    def _recovered(self) -> None:
+        if self.breaker.failures >= self.breaker.threshold:
+            log.warning(
+                "cache %s answers again after %d failures", self.name, self.breaker.failures
+            )
+        self.breaker.success()
+
+    def guards(self) -> list[GuardedCache]:
+        """The guarded backends behind this cache (one here; two in a tiered cache)."""
+        return [self]
+
     async def clear(self) -> int:
-        return await self.backend.clear()
+        """Remove every entry. Unlike reads and writes, a failure here is the caller's
+        to see: CacheUnavailable names the backend."""
+        with self._unavailable("clear"):
+            return await self.backend.clear()
 
     async def stats(self) -> dict[str, int | float | str]:
-        stats = await self.backend.stats()
+        with self._unavailable("stats"):
+            stats = await self.backend.stats()
         return {**stats, "errors": self.errors, "breaker": self.breaker.state}
+
+    @contextmanager
+    def _unavailable(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            raise CacheUnavailable(
+                f"The {self.name} cache failed to {operation}: {type(exc).__name__}: {exc}. "
+                "Check VOXSERVE_CACHE_URL (or REDIS_URL) and that the server is reachable.",
+                param="VOXSERVE_CACHE_URL",
+            ) from exc
 
     async def close(self) -> None:
         try:

@@ -7,6 +7,7 @@ turns them into misses and trips its circuit breaker.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from redis.asyncio import Redis
@@ -34,6 +35,8 @@ class RedisCache:
             options["password"] = password
         self._redis: Redis = Redis.from_url(url, **options)
         self.prefix = prefix
+        # SCAN MATCH is a glob: escape the prefix so "tenant[1]:" never matches "tenant1:".
+        self._pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
 
     async def get(self, key: str) -> bytes | None:
         value = await self._redis.get(self.prefix + key)
@@ -48,7 +51,7 @@ class RedisCache:
     async def clear(self) -> int:
         removed = 0
         batch: list[bytes] = []
-        async for key in self._redis.scan_iter(match=self.prefix + "*", count=500):
+        async for key in self._redis.scan_iter(match=self._pattern, count=500):
             batch.append(key)
             if len(batch) >= 500:
                 removed += await self._redis.delete(*batch)
@@ -59,7 +62,7 @@ class RedisCache:
 
     async def stats(self) -> dict[str, int | float | str]:
         entries = 0
-        async for _ in self._redis.scan_iter(match=self.prefix + "*", count=1000):
+        async for _ in self._redis.scan_iter(match=self._pattern, count=1000):
             entries += 1
         memory = await self._redis.info("memory")
         return {

@@ -17,6 +17,9 @@ class TieredCache:
         self.name = f"{front.name}+{back.name}"
         self.max_entry_bytes = max(front.max_entry_bytes, back.max_entry_bytes)
 
+    def guards(self) -> list[GuardedCache]:
+        return [self.front, self.back]
+
     async def get(self, key: str) -> bytes | None:
         value = await self.front.get(key)
         if value is None:

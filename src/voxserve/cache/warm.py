@@ -23,6 +23,8 @@ class WarmReport:
     """Phrases refused (empty, too long, ...), each logged."""
     stored_bytes: int
     """Bytes written to the cache."""
+    failed: int = 0
+    """Entries the cache refused (unreachable, or larger than the entry limit)."""
 
 
 async def warm(
@@ -39,7 +41,7 @@ async def warm(
     The server keys streamed and whole responses apart (their containers differ), so
     both are stored: a later request hits the cache whichever way it asks.
     """
-    done = skipped = stored = 0
+    done = skipped = stored = failed = 0
     for phrase in phrases:
         request = SynthesisRequest(
             phrase, voice=voice, format=fmt, params=params or SynthesisParams()
@@ -57,5 +59,7 @@ async def warm(
         for data, is_streamed in ((whole, False), (streamed, True)):
             if await cache.set(cache_key(plan, streamed=is_streamed), data):
                 stored += len(data)
+            else:
+                failed += 1
         done += 1
-    return WarmReport(phrases=done, skipped=skipped, stored_bytes=stored)
+    return WarmReport(phrases=done, skipped=skipped, stored_bytes=stored, failed=failed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -97,7 +98,8 @@ class VoiceLibrary:
     def __init__(self, voices: Iterable[Voice], settings: Settings) -> None:
         self._voices = {v.id: v for v in voices}
         self._settings = settings
-        self._engines: dict[str, Engine] = {}
+        # Loaded engines, least recently used first.
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.Lock()
         self._failed: dict[str, str] = {}
         self._load_seconds: dict[str, float] = {}
@@ -131,6 +133,7 @@ class VoiceLibrary:
         with self._lock:
             loaded = self._engines.get(voice.id)
             if loaded is not None:
+                self._engines.move_to_end(voice.id)
                 return loaded
             started = time.perf_counter()
             try:
@@ -142,7 +145,19 @@ class VoiceLibrary:
                 raise
             self._engines[voice.id] = engine
             self._load_seconds[voice.id] = time.perf_counter() - started
+            self._evict()
             return engine
+
+    def _evict(self) -> None:
+        """Unload least recently used engines beyond ``max_loaded_voices``.
+
+        Only the library's reference goes: a request still using an evicted engine keeps it
+        alive until it finishes, and onnxruntime frees the model with the last reference.
+        """
+        while len(self._engines) > self._settings.max_loaded_voices:
+            voice_id, engine = self._engines.popitem(last=False)
+            engine.close()
+            log.info("unloaded voice %s (VOXSERVE_MAX_LOADED_VOICES)", voice_id)
 
     def load_seconds(self, voice: Voice) -> float:
         """How long loading ``voice`` took (0 if it is not loaded)."""
@@ -158,10 +173,28 @@ class VoiceLibrary:
             voice, device=self._settings.device, threads=self._settings.resolved_threads()
         )
 
-    def load_all(self, *, engine: str | None = "piper") -> list[Engine]:
-        """Load every voice of one engine family (all with None); skip and log failures."""
-        loaded = []
-        for voice in self.voices():
+    def preload(self) -> list[Engine]:
+        """Load the voices ``VOXSERVE_PRELOAD`` asks for; skip and log failures."""
+        if self._settings.preload == "none":
+            return []
+        if self._settings.preload == "default":
+            default = self._voices.get(self._settings.default_voice)
+            return self.load_all(only=[default] if default else [])
+        return self.load_all()
+
+    def load_all(
+        self, *, engine: str | None = "piper", only: list[Voice] | None = None
+    ) -> list[Engine]:
+        """Load every voice of one engine family (all with None), up to the loaded-voice bound;
+        skip and log failures."""
+        loaded: list[Engine] = []
+        for voice in only if only is not None else self.voices():
+            if len(loaded) >= self._settings.max_loaded_voices:
+                log.warning(
+                    "not preloading more than %d voices (VOXSERVE_MAX_LOADED_VOICES); the rest "
+                    "load on first use", self._settings.max_loaded_voices,
+                )  # fmt: skip
+                break
             if engine is None or voice.engine == engine:
                 try:
                     loaded.append(self.engine(voice))

@@ -41,9 +41,9 @@ WARMUP_TEXT = "Ready."
 
 
 async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
-    """Load every Piper voice and run one real synthesis on each."""
+    """Load the preloaded voices (VOXSERVE_PRELOAD) and run one real synthesis on each."""
     loop = asyncio.get_running_loop()
-    engines = await loop.run_in_executor(None, synth.library.load_all)
+    engines = await loop.run_in_executor(None, synth.library.preload)
     for engine in engines:
         metrics.model_load.labels(engine.voice.id).set(synth.library.load_seconds(engine.voice))
         plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))
@@ -74,6 +74,8 @@ def create_app(
                 None, functools.partial(Synthesizer.from_settings, settings, metrics=metrics)
             )
         store = cache if cache is not None else build_cache(settings)
+        for guard in store.guards() if store is not None else []:
+            guard.on_error = lambda backend, op: metrics.cache_errors.labels(backend, op).inc()
         app.state.synthesizer = synth
         app.state.cache = store
         app.state.responder = SpeechResponder(synth, metrics, store, log_text=settings.log_text)

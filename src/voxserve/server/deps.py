@@ -36,9 +36,12 @@ ResponderDep = Annotated[SpeechResponder, Depends(responder)]
 
 
 def cache_bypass(request: Request) -> bool:
-    """True when the client asked not to be served from the cache (it may still fill it)."""
+    """True for ``Cache-Control: no-cache`` (or ``Pragma: no-cache``): skip the cache read.
+
+    The fresh result still refreshes the entry, as HTTP's no-cache means "revalidate".
+    """
     directives = request.headers.get("cache-control", "") + "," + request.headers.get("pragma", "")
-    return any(d.strip().lower() in ("no-cache", "no-store") for d in directives.split(","))
+    return any(d.strip().lower() == "no-cache" for d in directives.split(","))
 
 
 BypassDep = Annotated[bool, Depends(cache_bypass)]
