@@ -134,7 +134,7 @@ def requests_mix(seed: int) -> Iterable[tuple[str, str, dict[str, object]]]:
             kind, text = "short repeat", rng.choice(SHORT)
         elif roll < 0.55:
             kind, text = "paragraph repeat", rng.choice(PARAGRAPHS)
-        elif roll < 0.78:
+        elif roll < 0.79:
             kind, text = "unique", f"Order {seed}-{n} is ready: {rng.randint(2, 99)} items."
         elif roll < 0.82:
             kind, text = "long unique", f"Part {seed}-{n}. {LONG_ARTICLE}"
@@ -220,6 +220,8 @@ def plot(scrapes: list[Scrape], args: argparse.Namespace, sent: Counter[str], ou
     import matplotlib.pyplot as plt
 
     steps = max(1, round(args.window / args.scrape))
+    # Small markers: a window holding one observation is a lone point, no line.
+    plt.rcParams.update({"lines.marker": ".", "lines.markersize": 4})
     fig, axes = plt.subplots(2, 3, figsize=(16, 8.5), constrained_layout=True)
     (ax_rate, ax_lat, ax_ttfa), (ax_rtf, ax_cache, ax_queue) = axes
 
@@ -239,7 +241,7 @@ def plot(scrapes: list[Scrape], args: argparse.Namespace, sent: Counter[str], ou
             steps,
             lambda o, n, q=q: histogram_quantile(q, o, n, "voxserve_request_duration_seconds"),
         )
-        ax_lat.plot(t, v, style, label=f"p{round(q * 100)}")
+        ax_lat.plot(t, v, linestyle=style, label=f"p{round(q * 100)}")
     ax_lat.set(title="Request latency (successful speech requests)", ylabel="seconds")
 
     for q, style in ((0.5, "-"), (0.95, "--")):
@@ -248,7 +250,7 @@ def plot(scrapes: list[Scrape], args: argparse.Namespace, sent: Counter[str], ou
             steps,
             lambda o, n, q=q: histogram_quantile(q, o, n, "voxserve_time_to_first_audio_seconds"),
         )
-        ax_ttfa.plot(t, v, style, label=f"p{round(q * 100)}")
+        ax_ttfa.plot(t, v, linestyle=style, label=f"p{round(q * 100)}")
     ax_ttfa.set(title="Time to first audio", ylabel="seconds")
 
     for q, style in ((0.5, "-"), (0.95, "--")):
@@ -257,7 +259,7 @@ def plot(scrapes: list[Scrape], args: argparse.Namespace, sent: Counter[str], ou
             steps,
             lambda o, n, q=q: histogram_quantile(q, o, n, "voxserve_real_time_factor"),
         )
-        ax_rtf.plot(t, v, style, label=f"p{round(q * 100)}")
+        ax_rtf.plot(t, v, linestyle=style, label=f"p{round(q * 100)}")
     ax_rtf.set(title="Real-time factor (synthesis time / audio time)", ylabel="ratio")
 
     def hit_ratio(old: Scrape, new: Scrape) -> float:
@@ -276,26 +278,28 @@ def plot(scrapes: list[Scrape], args: argparse.Namespace, sent: Counter[str], ou
     ax_queue.plot(
         t,
         [gauge_max(s, "voxserve_requests_in_flight") for s in scrapes],
-        "--",
+        linestyle="--",
         label="requests in flight",
     )
     ax_queue.set(title="Scheduler queue depth (sampled at each scrape)", ylabel="count")
 
     for ax in axes.flat:
         ax.set_xlabel("seconds since traffic started")
-        ax.set_xlim(0, max(t))
+        ax.set_xlim(0, max(t) + 1)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
 
     machine = machine_info()
+    load = machine["load_average_1_5_15"][0]
     requests = sum(sent.values())
     fig.suptitle(
         f"voxserve under {args.seconds:g} s of real traffic ({requests} requests, "
         f"{args.concurrency} clients, cache on) - /metrics scraped every {args.scrape:g} s, "
         f"rates and quantiles over a {steps * args.scrape:g} s window\n"
         "matplotlib rendering of the Grafana dashboard's queries; "
-        f"{machine['cpus_usable']} CPU cores ({machine['cpu_model']}), "
+        f"{machine['cpus_usable']} CPU cores ({machine['cpu_model']}; 1-min load average "
+        f"{load:g} at the end), "
         f"voxserve {machine['voxserve']}, onnxruntime {machine['onnxruntime']}",
         fontsize="medium",
     )

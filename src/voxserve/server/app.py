@@ -131,7 +131,8 @@ def create_app(
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
     app.add_middleware(APIKeyMiddleware, keys=keys)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ObserveMiddleware, metrics=metrics)
+    routes = [*openai.router.routes, *compat.router.routes, *ops.router.routes]
+    app.add_middleware(ObserveMiddleware, metrics=metrics, routes=routes)
     return app
 
 

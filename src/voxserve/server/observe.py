@@ -11,10 +11,12 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxserve.metrics import Metrics
@@ -57,12 +59,22 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def _route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
+    """The template of the route that served ``scope``, or would have: a request refused by
+    a middleware (401, 413, 429, 503) never reached the router, so match it here."""
+    route = scope.get("route")
+    if route is None:
+        route = next((r for r in routes if r.matches(scope)[0] is Match.FULL), None)
+    return str(getattr(route, "path", "other"))
+
+
 class ObserveMiddleware:
     """Assigns the request id, counts and times the request, and logs one line for it."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +104,7 @@ class ObserveMiddleware:
         finally:
             self.metrics.in_flight.dec()
             # The route template, never the raw path: label values must stay bounded.
-            route = getattr(scope.get("route"), "path", "other")
+            route = _route_template(scope, self.routes)
             self.metrics.requests.labels(route, str(status)).inc()
             if status >= 400:
                 self.metrics.errors.labels(str(status)).inc()
