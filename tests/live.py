@@ -36,7 +36,9 @@ class LiveServer:
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
         self._env = env or {}
         self._timeout = startup_timeout
-        self._log = tempfile.NamedTemporaryFile(prefix="voxserve-", suffix=".log", delete=False)
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in __exit__
+            prefix="voxserve-", suffix=".log", delete=False
+        )
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

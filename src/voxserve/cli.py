@@ -159,14 +159,18 @@ def cmd_voices(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    columns = ("id", "language", "sample_rate", "engine", "quality", "source")
+    if not sys.stdout.isatty():  # for grep and cut: whole ids, one tab-separated line each
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(str(row[k]) for k in columns))
+        return 0
     from rich.console import Console
     from rich.table import Table
 
     table = Table("id", "language", "rate", "engine", "quality", "source")
     for row in rows:
-        table.add_row(
-            *(str(row[k]) for k in ("id", "language", "sample_rate", "engine", "quality", "source"))
-        )
+        table.add_row(*(str(row[k]) for k in columns))
     Console().print(table)
     return 0
 
@@ -320,6 +324,9 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -77,6 +77,9 @@ class Scheduler:
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            # An Event belongs to the loop it was first awaited in: a new worker (possibly
+            # in a new loop, as in tests) needs a new one.
+            self._wakeup = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"scheduler-{self.engine.voice.id}"
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from voxserve.errors import ConfigError
 
@@ -26,7 +26,9 @@ OPENAI_VOICES = (
 
 
 def _env(name: str, *aliases: str) -> Any:
-    return AliasChoices(f"VOXSERVE_{name}", f"voxserve_{name.lower()}", name.lower(), *aliases)
+    # Environment names are matched case-insensitively; keyword arguments use the field
+    # name (populate_by_name). A bare PORT or HOST must not configure voxserve.
+    return AliasChoices(f"VOXSERVE_{name}", *aliases)
 
 
 class Settings(BaseSettings):
@@ -138,6 +140,11 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise ConfigError(_describe(cls, exc), param=_first_env_name(cls, exc)) from None
+        except SettingsError as exc:  # a value pydantic-settings could not even parse (JSON)
+            var = _env_in_message(cls, str(exc))
+            raise ConfigError(
+                f"Invalid setting {var}: {exc} (it must be JSON).", param=var
+            ) from None
 
     def resolved_api_keys(self) -> frozenset[str]:
         """Keys from ``VOXSERVE_API_KEYS`` (comma or newline separated) and the key file."""
@@ -171,6 +178,8 @@ def _first_env_name(cls: type[Settings], exc: ValidationError) -> str | None:
         if error["loc"]:
             field = str(error["loc"][0])
             return _field_env(cls, field)
+        if "VOXSERVE_CACHE" in error["msg"]:
+            return "VOXSERVE_CACHE"
     return None
 
 
@@ -184,10 +193,21 @@ def _field_env(cls: type[Settings], loc: str) -> str:
     return loc
 
 
+def _env_in_message(cls: type[Settings], message: str) -> str | None:
+    """The variable of the field a pydantic-settings message names (``field "voice_map"``)."""
+    for name in cls.model_fields:
+        if f'"{name}"' in message:
+            return _field_env(cls, name)
+    return None
+
+
 def _describe(cls: type[Settings], exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        loc = str(error["loc"][0]) if error["loc"] else "?"
+        if not error["loc"]:  # a check across fields: its message names the variables
+            lines.append(f"Invalid settings: {error['msg'].removeprefix('Value error, ')}.")
+            continue
+        loc = str(error["loc"][0])
         var = _field_env(cls, loc)
         value = error.get("input")
         shown = "" if "KEY" in var or "URL" in var else f" (got {value!r})"

@@ -68,12 +68,21 @@ def read_config(config_path: Path) -> dict[str, Any]:
         raise VoiceLoadError(f"{config_path.name}: voice config is not a JSON object")
     try:
         rate = int(config["audio"]["sample_rate"])
+        if not 4000 <= rate <= 96000:
+            raise VoiceLoadError(f"{config_path.name}: bad sample_rate {rate} (4000 to 96000)")
         id_map = config["phoneme_id_map"]
-        int(config.get("num_speakers", 1))
-    except (KeyError, TypeError, ValueError) as exc:
+        if not isinstance(id_map, dict) or not id_map:
+            raise ValueError("empty phoneme_id_map")
+        if not all(
+            isinstance(ids, list) and all(isinstance(i, int) for i in ids)
+            for ids in id_map.values()
+        ):
+            raise ValueError("phoneme_id_map values must be lists of integers")
+        from piper.config import PiperConfig
+
+        PiperConfig.from_dict(config)  # what the engine will need: num_symbols, espeak voice, ...
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise VoiceLoadError(f"{config_path.name}: not a Piper voice config ({exc!r})") from exc
-    if not (4000 <= rate <= 96000) or not isinstance(id_map, dict) or not id_map:
-        raise VoiceLoadError(f"{config_path.name}: bad sample_rate or empty phoneme_id_map")
     return config
 
 

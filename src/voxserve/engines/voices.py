@@ -30,7 +30,12 @@ def piper_voice(model_path: Path, config_path: Path, *, source: str) -> Voice:
     if not model_path.is_file():
         raise VoiceLoadError(f"{model_path.name}: model file missing")
     config = read_config(config_path)
-    language = config.get("language", {}).get("code") or config.get("espeak", {}).get("voice", "")
+    language = config.get("language")
+    if isinstance(language, dict):
+        language = language.get("code")
+    if not isinstance(language, str | None):
+        raise VoiceLoadError(f"{config_path.name}: 'language' is neither a string nor an object")
+    language = language or config.get("espeak", {}).get("voice", "")
     return Voice(
         id=model_path.name.removesuffix(".onnx"),
         language=str(language or "en_US"),

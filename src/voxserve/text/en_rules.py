@@ -234,7 +234,8 @@ def _month_year(match: re.Match[str]) -> str:
 def _meridiem(match: re.Match[str]) -> str:
     if not match["ampm"]:
         return ""
-    spoken = " a m" if match["ampm"][0] in "aA" else " p m"
+    # Capitals: espeak spells "AM" as letters, but says a lowercase "a m" as the article.
+    spoken = " AM" if match["ampm"][0] in "aA" else " PM"
     if match["ampm"].endswith(".") and ends_sentence(match.string, match.end()):
         spoken += "."
     return spoken

@@ -1,0 +1,83 @@
+"""A tiny deterministic Engine for scheduler tests: no model, no noise, no threads of its own.
+
+:class:`FakeEngine` implements the :class:`~voxserve.engines.base.Engine` protocol. Each
+utterance becomes a sine whose length is proportional to the text's length and whose
+frequency is derived from the text, so a test can tell from a result alone which utterance
+it belongs to (:meth:`FakeEngine.render` gives the expected array). Every ``infer`` call is
+recorded, so tests can assert what reached the "model" and in which batches.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from voxserve.errors import EngineError
+from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
+
+SAMPLES_PER_CHAR = 40
+"""Output length per character of the utterance's text."""
+
+
+class FakeEngine:
+    """Speaks any text as a sine; records every batch it is given."""
+
+    def __init__(
+        self,
+        *,
+        voice_id: str = "fake-voice",
+        sample_rate: int = 8000,
+        fail_on: Collection[str] = (),
+        batching: bool = True,
+    ) -> None:
+        """``fail_on``: texts that make the whole batch containing them raise EngineError.
+        ``batching``: what the engine reports (the Synthesizer uses batch size 1 without it)."""
+        self._voice = Voice(id=voice_id, language="en_US", sample_rate=sample_rate, engine="fake")
+        self._rate = sample_rate
+        self._fail_on = frozenset(fail_on)
+        self._batching = batching
+        self._lock = threading.Lock()
+        self.batches: list[list[str]] = []
+        """Texts of every batch ``infer`` received, in call order (failed batches included)."""
+        self.closed = False
+
+    @property
+    def voice(self) -> Voice:
+        return self._voice
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    @property
+    def batching(self) -> bool:
+        return self._batching
+
+    def prepare(self, text: str, params: SynthesisParams) -> list[Utterance]:
+        return [Utterance(text=text, ids=tuple(ord(c) for c in text), params=params)]
+
+    def infer(self, batch: Sequence[Utterance]) -> list[FloatArray]:
+        texts = [u.text for u in batch]
+        with self._lock:
+            self.batches.append(texts)
+        failing = self._fail_on.intersection(texts)
+        if failing:
+            raise EngineError(f"fake engine told to fail on {sorted(failing)}")
+        return [self.render(text) for text in texts]
+
+    def render(self, text: str) -> FloatArray:
+        """The audio :meth:`infer` returns for ``text``."""
+        frequency = 100 + 3000 * zlib.crc32(text.encode("utf-8")) / 2**32
+        t = np.arange(SAMPLES_PER_CHAR * len(text)) / self._rate
+        return (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+    def inferred(self) -> list[str]:
+        """Every text that reached ``infer``, flattened in call order."""
+        with self._lock:
+            return [text for batch in self.batches for text in batch]
+
+    def close(self) -> None:
+        self.closed = True
