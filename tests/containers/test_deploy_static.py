@@ -151,7 +151,7 @@ def test_compose_voxserve_service_is_replicated_limited_and_keyed(tmp_path: Path
     assert (voxserve["read_only"], voxserve["cap_drop"]) == (True, ["ALL"])
     assert "/readyz" in " ".join(voxserve["healthcheck"]["test"])
     # Longer than voxserve's 30 s drain, so in-flight requests finish before SIGKILL.
-    assert voxserve["stop_grace_period"] == "35s"
+    assert voxserve["stop_grace_period"] == "40s"
 
 
 def test_nginx_config_streams_unbuffered_with_keepalive_and_limits() -> None:
@@ -202,6 +202,8 @@ def test_chart_pod_is_non_root_read_only_and_probed() -> None:
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] is True
+    # Service links would inject VOXSERVE_PORT=tcp://... and break start-up.
+    assert pod["enableServiceLinks"] is False
     assert pod["securityContext"]["runAsUser"] == 10001
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
