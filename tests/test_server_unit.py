@@ -41,6 +41,7 @@ EXAMPLES: dict[type[e.VoxserveError], e.VoxserveError] = {
     e.VoiceLoadError: e.VoiceLoadError("The model file is corrupt."),
     e.EngineError: e.EngineError("Inference failed."),
     e.ConfigError: e.ConfigError("Invalid setting.", param="VOXSERVE_PORT"),
+    e.CacheUnavailable: e.CacheUnavailable("The redis cache failed to clear."),
 }
 
 ERROR_CLASSES = sorted(EXAMPLES, key=lambda cls: cls.__name__)
@@ -60,6 +61,7 @@ DOCUMENTED: dict[type[e.VoxserveError], tuple[int, str, str]] = {
     e.VoiceLoadError: (500, "server_error", "voice_load_error"),
     e.EngineError: (500, "server_error", "engine_error"),
     e.ConfigError: (500, "server_error", "config_error"),
+    e.CacheUnavailable: (500, "server_error", "cache_unavailable"),
 }
 
 
