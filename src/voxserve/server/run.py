@@ -35,17 +35,21 @@ class DrainingServer(uvicorn.Server):
         self._drain_delay = drain_delay
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._app.state.draining or self._drain_delay <= 0:
-            self._app.state.draining = True
-            super().handle_exit(sig, frame)
-            return
+        first = not self._app.state.draining
         self._app.state.draining = True
-        log.info(
-            "signal %s: readiness now 503; closing the listener in %gs", sig, self._drain_delay
-        )
-        timer = threading.Timer(self._drain_delay, super().handle_exit, args=(sig, frame))
-        timer.daemon = True
-        timer.start()
+        if first and self._drain_delay > 0:
+            log.info(
+                "signal %s: draining: readiness now 503, closing the listener in %gs",
+                sig,
+                self._drain_delay,
+            )
+            timer = threading.Timer(self._drain_delay, super().handle_exit, args=(sig, frame))
+            timer.daemon = True
+            timer.start()
+            return
+        if first:
+            log.info("signal %s: draining (readiness now 503)", sig)
+        super().handle_exit(sig, frame)
 
 
 def serve(settings: Settings, *, workers: int = 1) -> None:
