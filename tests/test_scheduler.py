@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterator
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -206,6 +208,61 @@ def test_equal_sentence_indexes_run_in_arrival_order(executor: ThreadPoolExecuto
 
     run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
     assert engine.inferred() == ["C1", "A1", "B1"]
+
+
+def test_whole_requests_run_first_come_first_served_behind_first_sentences(
+    executor: ThreadPoolExecutor,
+) -> None:
+    """Whole request W1 (earlier) finishes before W2 starts; a stream's first sentence S0
+    still jumps ahead of both, its second sentence S1 waits behind them."""
+    engine = FakeEngine()
+
+    async def body(sched: Scheduler) -> None:
+        w1, w2 = sched.next_request(), sched.next_request()
+        futures = [
+            f for i in range(3) for f in sched.submit(utterances(f"W2-{i}"), index=i, request=w2)
+        ]
+        futures += [
+            f for i in range(3) for f in sched.submit(utterances(f"W1-{i}"), index=i, request=w1)
+        ]
+        futures += sched.submit(utterances("S1"), index=1)
+        futures += sched.submit(utterances("S0"), index=0)
+        await asyncio.gather(*futures)
+
+    run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
+    order = engine.inferred()
+    assert order[0] == "S0"
+    assert order.index("W1-2") < order.index("W2-0")
+    assert [t for t in order if t.startswith("W1")] == ["W1-0", "W1-1", "W1-2"]
+
+
+def test_concurrency_runs_that_many_batches_at_once() -> None:
+    """With concurrency 2 and two executor threads, two single-item batches overlap."""
+    active = 0
+    peak = 0
+    guard = threading.Lock()
+
+    class SlowEngine(FakeEngine):
+        def infer(self, batch: Sequence[Utterance]) -> list[FloatArray]:
+            nonlocal active, peak
+            with guard:
+                active += 1
+                peak = max(peak, active)
+            time.sleep(0.05)
+            with guard:
+                active -= 1
+            return super().infer(batch)
+
+    engine = SlowEngine()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        async def body(sched: Scheduler) -> list[FloatArray]:
+            futures = [f for i in range(6) for f in sched.submit(utterances(f"t{i}"), index=0)]
+            return [await f for f in futures]
+
+        results = run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0, concurrency=2)
+    assert_audio_of(results, engine, [f"t{i}" for i in range(6)])
+    assert peak == 2
 
 
 # -- cancellation --------------------------------------------------------------------------

@@ -5,9 +5,14 @@ hands the engine batches of up to ``batch_size`` items (flushing early after
 ``max_wait_ms``), and resolves exactly one future per item, in submission order per
 request. It knows nothing about the engine beyond :class:`~voxserve.engines.base.Engine`.
 
-Priority is ``(sentence index, arrival)``: every request's first sentence runs before
-anyone's second, so time to first audio stays low under load, and a long request advances
-one sentence per round instead of starving short ones.
+Priority for a streamed request is ``(sentence index, arrival)``: every stream's first
+sentence runs before anyone's second, so time to first audio stays low under load, and a
+long stream advances one sentence per round instead of starving short ones. A whole
+(non-streamed) request gains nothing from an early first sentence, so its sentences rank
+``(1, request, index)``: behind every waiting first sentence, first come first served
+among whole requests, so each finishes as early as it can.
+
+Up to ``concurrency`` batches run at once on the executor (one per worker thread).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def _length(utterance: Utterance) -> int:
 
 @dataclass(order=True)
 class _Item:
-    priority: tuple[int, int]
+    priority: tuple[int, ...]
     utterance: Utterance = field(compare=False)
     future: asyncio.Future[FloatArray] = field(compare=False)
     queued: float = field(compare=False, default=0.0)
@@ -56,6 +61,7 @@ class Scheduler:
         batch_size: int = 4,
         max_wait_ms: float = 5.0,
         max_queue: int = 256,
+        concurrency: int = 1,
         metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
@@ -69,6 +75,9 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._retiring = False
+        self._concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
 
     @property
     def depth(self) -> int:
@@ -78,8 +87,9 @@ class Scheduler:
     def start(self) -> None:
         if self._task is None or self._task.done():
             # An Event belongs to the loop it was first awaited in: a new worker (possibly
-            # in a new loop, as in tests) needs a new one.
+            # in a new loop, as in tests) needs a new one, and so do the slots.
             self._wakeup = asyncio.Event()
+            self._slots = asyncio.Semaphore(self._concurrency)
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"scheduler-{self.engine.voice.id}"
             )
@@ -95,20 +105,28 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop the worker and fail whatever is still queued."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [t for t in (self._task, *self._running) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._running.clear()
         for item in self._heap:
             item.future.cancel()
         self._heap.clear()
 
+    def next_request(self) -> int:
+        """A number that orders a whole request among others (pass it as ``request``)."""
+        return next(self._arrivals)
+
     def submit(
-        self, utterances: Sequence[Utterance], *, index: int
+        self, utterances: Sequence[Utterance], *, index: int, request: int | None = None
     ) -> list[asyncio.Future[FloatArray]]:
         """Queue utterances of sentence ``index`` of one request; one future per item.
 
-        Raises Overloaded at once, queueing nothing, when the queue is full.
+        ``request`` (from :meth:`next_request`) marks a whole, non-streamed request, which
+        is served first come first served; without it the request streams. Raises
+        Overloaded at once, queueing nothing, when the queue is full.
         """
         if len(self._heap) + len(utterances) > self._max_queue:
             raise Overloaded(
@@ -118,11 +136,11 @@ class Scheduler:
             )
         self.start()
         loop = asyncio.get_running_loop()
-        arrival = next(self._arrivals)
+        priority = (index, next(self._arrivals)) if request is None else (1, request, index)
         futures = []
         for utterance in utterances:
             future: asyncio.Future[FloatArray] = loop.create_future()
-            heapq.heappush(self._heap, _Item((index, arrival), utterance, future, time.monotonic()))
+            heapq.heappush(self._heap, _Item(priority, utterance, future, time.monotonic()))
             futures.append(future)
         self._report_depth()
         self._wakeup.set()
@@ -166,7 +184,6 @@ class Scheduler:
             self._metrics.queue_depth.labels(self.engine.voice.id).set(len(self._heap))
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             if not self._heap:
                 if self._retiring:
@@ -174,29 +191,39 @@ class Scheduler:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            # Take a batch only once a worker is free, so items wait in priority order.
+            await self._slots.acquire()
             if self._max_wait and len(self._heap) < self._batch_size:
                 await asyncio.sleep(self._max_wait)
             batch = self._take_batch()
             if not batch:
+                self._slots.release()
                 continue
-            utterances = [item.utterance for item in batch]
-            started = time.monotonic()
-            try:
-                results = await loop.run_in_executor(self._executor, self.engine.infer, utterances)
-            except asyncio.CancelledError:
-                for item in batch:
-                    item.future.cancel()
-                raise
-            except Exception as exc:
-                log.exception("inference failed for a batch of %d", len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            if self._metrics is not None:
-                self._metrics.inference.labels(self.engine.voice.id).observe(
-                    time.monotonic() - started
-                )
-            for item, audio in zip(batch, results, strict=True):
+            task = asyncio.get_running_loop().create_task(self._infer(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _infer(self, batch: list[_Item]) -> None:
+        """Run one batch on the executor and resolve its futures; always frees its slot."""
+        loop = asyncio.get_running_loop()
+        utterances = [item.utterance for item in batch]
+        started = time.monotonic()
+        try:
+            results = await loop.run_in_executor(self._executor, self.engine.infer, utterances)
+        except asyncio.CancelledError:
+            for item in batch:
+                item.future.cancel()
+            raise
+        except Exception as exc:
+            log.exception("inference failed for a batch of %d", len(batch))
+            for item in batch:
                 if not item.future.done():
-                    item.future.set_result(audio)
+                    item.future.set_exception(exc)
+            return
+        finally:
+            self._slots.release()
+        if self._metrics is not None:
+            self._metrics.inference.labels(self.engine.voice.id).observe(time.monotonic() - started)
+        for item, audio in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(audio)

@@ -66,7 +66,14 @@ class Settings(BaseSettings):
 
     # Inference
     device: Literal["auto", "cpu", "cuda"] = Field("auto", validation_alias=_env("DEVICE"))
-    threads: int = Field(0, ge=0, le=256, validation_alias=_env("THREADS"))
+    threads: int = Field(
+        0, ge=0, le=256, validation_alias=_env("THREADS"),
+        description="onnxruntime threads per inference; 0: the usable cores / inference_workers.",
+    )  # fmt: skip
+    inference_workers: int = Field(
+        1, ge=1, le=64, validation_alias=_env("INFERENCE_WORKERS"),
+        description="Inferences run at once. More trade single-request latency for throughput.",
+    )  # fmt: skip
     batch_size: int = Field(4, ge=1, le=128, validation_alias=_env("BATCH_SIZE", "TTS_BATCH_SIZE"))
     batch_max_wait_ms: float = Field(
         5.0, ge=0, le=10_000, validation_alias=_env("BATCH_MAX_WAIT_MS")

@@ -114,9 +114,11 @@ class Synthesizer:
         self.library = library
         self.settings = settings
         self.metrics = metrics
-        # One inference at a time across all voices: on CPU, onnxruntime already uses
-        # every core for one call, and two at once only fight over them.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voxserve-infer")
+        # Inference threads shared by all voices; each onnxruntime call gets
+        # cores / workers intra-op threads (Settings.engine_threads).
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.inference_workers, thread_name_prefix="voxserve-infer"
+        )
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()
 
@@ -243,6 +245,7 @@ class Synthesizer:
                 batch_size=self.settings.batch_size if engine.batching else 1,
                 max_wait_ms=self.settings.batch_max_wait_ms,
                 max_queue=self.settings.max_queue,
+                concurrency=self.settings.inference_workers,
                 metrics=self.metrics,
             )
             self._schedulers[engine.voice.id] = sched
@@ -258,7 +261,7 @@ class Synthesizer:
     def schedulers(self) -> list[Scheduler]:
         return list(self._schedulers.values())
 
-    async def astream(self, plan: Plan) -> AsyncIterator[AudioChunk]:
+    async def astream(self, plan: Plan, *, whole: bool = False) -> AsyncIterator[AudioChunk]:
         """Yield chunks of a planned request; inference goes through the scheduler.
 
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded, so the
@@ -268,6 +271,8 @@ class Synthesizer:
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
         sched = self.scheduler(engine)
+        # A whole result gains nothing from an early first sentence: queue it in order.
+        request = sched.next_request() if whole else None
         resampler = Resampler(engine.sample_rate, plan.output_rate)
         pending: list[list[asyncio.Future[FloatArray]]] = []
         total = len(plan.sentences)
@@ -275,7 +280,8 @@ class Synthesizer:
             for index in range(total):
                 while len(pending) < STREAM_LOOKAHEAD + 1 and index + len(pending) < total:
                     ahead = index + len(pending)
-                    pending.append(sched.submit(self._prepare(engine, plan, ahead), index=ahead))
+                    utterances = self._prepare(engine, plan, ahead)
+                    pending.append(sched.submit(utterances, index=ahead, request=request))
                 pieces = [await f for f in pending.pop(0)]
                 yield self._finish(plan, index, pieces, resampler, engine.sample_rate)
         finally:
@@ -285,7 +291,7 @@ class Synthesizer:
 
     async def asynthesize(self, plan: Plan) -> Audio:
         """Synthesize a planned request through the scheduler and encode it whole."""
-        chunks = [chunk async for chunk in self.astream(plan)]
+        chunks = [chunk async for chunk in self.astream(plan, whole=True)]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.encode_chunks, plan, chunks)
 

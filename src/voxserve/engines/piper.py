@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
@@ -143,7 +142,6 @@ class PiperEngine:
         self._sid = "sid" in {i.name for i in session.get_inputs()}
         # PiperVoice is used only for its phonemizer (espeak-ng bundled in piper-tts).
         self._phonemizer = PiperVoice(session=session, config=config)
-        self._lock = threading.Lock()
         self.providers = session.get_providers()
         self.batching = (self.providers[0] == CUDA) if batching is None else batching
         log.info("loaded voice %s on %s", voice.id, self.providers[0])
@@ -225,8 +223,8 @@ class PiperEngine:
         if self._sid:
             feeds["sid"] = np.array([self._speaker(u.params) for u in items], dtype=np.int64)
         try:
-            with self._lock:
-                outputs = self._session.run(None, feeds)
+            # InferenceSession.run is thread-safe: concurrent workers need no lock.
+            outputs = self._session.run(None, feeds)
         except Exception as exc:  # onnxruntime's errors are untyped
             raise EngineError(f"{self._voice.id}: inference failed ({exc})") from exc
         audio = outputs[0].reshape(len(items), -1)

@@ -77,6 +77,9 @@ def quantize_voice(source: Path, target: Path) -> Path:
     root.setLevel(logging.ERROR)
     try:
         quantize_dynamic(str(source), tmp, weight_type=QuantType.QUInt8)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; servers run as other users
         os.replace(tmp, target)
     finally:
         root.setLevel(level)
