@@ -552,10 +552,14 @@ def report(levels: dict[str, Any], targets: dict[str, Any], int8: dict[str, floa
 
 
 def parse() -> tuple[argparse.Namespace, Path | None]:
-    """common.parse_args (--quick, --out), plus this script's own --int8 PATH."""
+    """common.parse_args (--quick, --out), plus this script's own --int8 PATH and --workers."""
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--int8", type=Path, help="a QUInt8 voice made by `voxserve quantize`")
+    own.add_argument(
+        "--workers", type=int, default=1, help="VOXSERVE_INFERENCE_WORKERS of the voxserve servers"
+    )
     extra, rest = own.parse_known_args()
+    BENCH_ENV["VOXSERVE_INFERENCE_WORKERS"] = str(extra.workers)
     sys.argv = [sys.argv[0], *rest]
     args = parse_args(__doc__.splitlines()[0] + " Also: --int8 PATH.onnx.")
     path: Path | None = extra.int8

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from voxserve.errors import EmptyText, InvalidParameter, NoOutputDevice, VoxserveError
+from voxserve.files import publish
 from voxserve.types import FloatArray
 
 #: Characters handed to the pipeline at a time when reading a long file.
@@ -324,10 +325,7 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it a normal file's mode
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -19,6 +19,7 @@ import numpy as np
 
 from voxserve.engines.piper import PiperEngine, read_config
 from voxserve.errors import InvalidParameter, VoiceLoadError
+from voxserve.files import publish
 from voxserve.types import FloatArray, SynthesisParams, Voice
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,7 @@ def quantize_voice(source: Path, target: Path) -> Path:
     root.setLevel(logging.ERROR)
     try:
         quantize_dynamic(str(source), tmp, weight_type=QuantType.QUInt8)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; servers run as other users
-        os.replace(tmp, target)
+        publish(tmp, target)  # readable by a server running as another user
     finally:
         root.setLevel(level)
         Path(tmp).unlink(missing_ok=True)
