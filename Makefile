@@ -74,6 +74,7 @@ test-containers: $(VENV)/.containers  ## deployment: linters, then image and com
 	$(BIN)/python -m pytest -m containers tests/containers
 
 bench: setup-dev  ## benchmarks; results as JSON (and PNG) in benchmarks/results/
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_synthesis.py
 	$(BIN)/python benchmarks/bench_http.py
 	$(BIN)/python benchmarks/bench_cache.py
