@@ -210,32 +210,6 @@ def test_equal_sentence_indexes_run_in_arrival_order(executor: ThreadPoolExecuto
     assert engine.inferred() == ["C1", "A1", "B1"]
 
 
-def test_whole_requests_run_first_come_first_served_behind_first_sentences(
-    executor: ThreadPoolExecutor,
-) -> None:
-    """Whole request W1 (earlier) finishes before W2 starts; a stream's first sentence S0
-    still jumps ahead of both, its second sentence S1 waits behind them."""
-    engine = FakeEngine()
-
-    async def body(sched: Scheduler) -> None:
-        w1, w2 = sched.next_request(), sched.next_request()
-        futures = [
-            f for i in range(3) for f in sched.submit(utterances(f"W2-{i}"), index=i, request=w2)
-        ]
-        futures += [
-            f for i in range(3) for f in sched.submit(utterances(f"W1-{i}"), index=i, request=w1)
-        ]
-        futures += sched.submit(utterances("S1"), index=1)
-        futures += sched.submit(utterances("S0"), index=0)
-        await asyncio.gather(*futures)
-
-    run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
-    order = engine.inferred()
-    assert order[0] == "S0"
-    assert order.index("W1-2") < order.index("W2-0")
-    assert [t for t in order if t.startswith("W1")] == ["W1-0", "W1-1", "W1-2"]
-
-
 def test_concurrency_runs_that_many_batches_at_once() -> None:
     """With concurrency 2 and two executor threads, two single-item batches overlap."""
     active = 0

@@ -115,7 +115,7 @@ class Synthesizer:
         self.settings = settings
         self.metrics = metrics
         # Inference threads shared by all voices; each onnxruntime call gets
-        # cores / workers intra-op threads (Settings.engine_threads).
+        # cores / workers intra-op threads (Settings.resolved_threads).
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_workers, thread_name_prefix="voxserve-infer"
         )
@@ -261,7 +261,7 @@ class Synthesizer:
     def schedulers(self) -> list[Scheduler]:
         return list(self._schedulers.values())
 
-    async def astream(self, plan: Plan, *, whole: bool = False) -> AsyncIterator[AudioChunk]:
+    async def astream(self, plan: Plan) -> AsyncIterator[AudioChunk]:
         """Yield chunks of a planned request; inference goes through the scheduler.
 
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded, so the
@@ -271,8 +271,6 @@ class Synthesizer:
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
         sched = self.scheduler(engine)
-        # A whole result gains nothing from an early first sentence: queue it in order.
-        request = sched.next_request() if whole else None
         resampler = Resampler(engine.sample_rate, plan.output_rate)
         pending: list[list[asyncio.Future[FloatArray]]] = []
         total = len(plan.sentences)
@@ -281,7 +279,7 @@ class Synthesizer:
                 while len(pending) < STREAM_LOOKAHEAD + 1 and index + len(pending) < total:
                     ahead = index + len(pending)
                     utterances = self._prepare(engine, plan, ahead)
-                    pending.append(sched.submit(utterances, index=ahead, request=request))
+                    pending.append(sched.submit(utterances, index=ahead))
                 pieces = [await f for f in pending.pop(0)]
                 yield self._finish(plan, index, pieces, resampler, engine.sample_rate)
         finally:
@@ -291,7 +289,7 @@ class Synthesizer:
 
     async def asynthesize(self, plan: Plan) -> Audio:
         """Synthesize a planned request through the scheduler and encode it whole."""
-        chunks = [chunk async for chunk in self.astream(plan, whole=True)]
+        chunks = [chunk async for chunk in self.astream(plan)]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.encode_chunks, plan, chunks)
 
