@@ -20,6 +20,16 @@ from types import TracebackType
 import httpx
 
 
+def terminate(process: subprocess.Popen[bytes], grace: float) -> int:
+    """SIGTERM, then SIGKILL if ``process`` is still running after ``grace`` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,12 +87,7 @@ class LiveServer:
         """SIGTERM (graceful drain), SIGKILL after 15 s; returns the exit code."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        return terminate(self.process, grace=15)
 
     def __exit__(
         self,

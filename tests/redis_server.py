@@ -20,7 +20,7 @@ from types import TracebackType
 
 import redis
 
-from live import free_port
+from live import free_port, terminate
 
 REDIS_SERVER = "/usr/bin/redis-server"
 
@@ -102,11 +102,7 @@ class RedisServer:
             return
         if self.paused:
             self.resume()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        terminate(self.process, grace=5)
 
     def kill(self) -> None:
         """SIGKILL by PID: the crash of a Redis host, without any goodbye to clients."""
