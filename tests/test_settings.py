@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from voxserve.errors import ConfigError
-from voxserve.settings import DEFAULT_VOICE, Settings, env_names
+from voxserve.settings import DEFAULT_VOICE, Settings, cgroup_cpu_limit, env_names, usable_cores
 
 SEED_ALIASES = ("TTS_BATCH_SIZE", "MODEL_PATH", "REDIS_URL")
 
@@ -210,6 +210,43 @@ def test_resolved_threads_uses_the_setting_when_given() -> None:
 
 
 def test_resolved_threads_defaults_to_the_cores_this_process_may_use() -> None:
-    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert Settings.load().resolved_threads() == expected
-    assert Settings.load().resolved_threads() >= 1
+    assert Settings.load().resolved_threads() == usable_cores()
+    assert usable_cores() >= 1
+    if hasattr(os, "sched_getaffinity"):
+        assert usable_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_lanes_default_to_one_per_core_of_the_threads_setting() -> None:
+    assert Settings.load(threads=3).resolved_lanes() == 3
+    assert Settings.load(threads=1).resolved_lanes() == 1  # compose: 1 core per replica
+    assert Settings.load().resolved_lanes() == usable_cores()
+
+
+def test_inference_workers_set_the_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOXSERVE_INFERENCE_WORKERS", "1")
+    assert Settings.load(threads=4).resolved_lanes() == 1
+
+
+def test_negative_inference_workers_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOXSERVE_INFERENCE_WORKERS", "-1")
+    with pytest.raises(ConfigError, match="VOXSERVE_INFERENCE_WORKERS") as info:
+        Settings.load()
+    assert info.value.param == "VOXSERVE_INFERENCE_WORKERS"
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [
+        ("max 100000", None),  # no limit
+        ("200000 100000", 2),  # --cpus 2
+        ("150000 100000", 2),  # --cpus 1.5: rounded up
+        ("50000 100000", 1),  # half a core still gets one lane
+        ("", None),
+        ("garbage", None),
+        ("-1 100000", None),
+        ("100000 0", None),
+        ("a b", None),
+    ],
+)
+def test_cgroup_cpu_limit_reads_cpu_max(cpu_max: str, cores: int | None) -> None:
+    assert cgroup_cpu_limit(cpu_max) == cores

@@ -68,11 +68,13 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", validation_alias=_env("DEVICE"))
     threads: int = Field(
         0, ge=0, le=256, validation_alias=_env("THREADS"),
-        description="onnxruntime threads per inference; 0: the usable cores / inference_workers.",
+        description="CPU cores voxserve may use for inference; 0: every usable core "
+        "(CPU affinity and the cgroup CPU limit).",
     )  # fmt: skip
     inference_workers: int = Field(
-        1, ge=1, le=64, validation_alias=_env("INFERENCE_WORKERS"),
-        description="Inferences run at once. More trade single-request latency for throughput.",
+        0, ge=0, le=64, validation_alias=_env("INFERENCE_WORKERS"),
+        description="Inference lanes: sentences synthesized at once, each on threads / lanes "
+        "cores; a sentence alone still gets every core. 0: one lane per core.",
     )  # fmt: skip
     batch_size: int = Field(4, ge=1, le=128, validation_alias=_env("BATCH_SIZE", "TTS_BATCH_SIZE"))
     batch_max_wait_ms: float = Field(
@@ -166,14 +168,38 @@ class Settings(BaseSettings):
         return frozenset(k for k in keys if k and not k.startswith("#"))
 
     def resolved_threads(self) -> int:
-        """Intra-op threads for onnxruntime: the setting, or every core this process may use."""
-        if self.threads:
-            return self.threads
-        return (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
+        """Cores for inference: the setting, or every core this process may use."""
+        return self.threads or usable_cores()
+
+    def resolved_lanes(self) -> int:
+        """Inference lanes: the setting, or one per core of :meth:`resolved_threads`."""
+        return self.inference_workers or self.resolved_threads()
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU limit
+    (a container's ``--cpus``, a Kubernetes CPU limit), which the affinity does not show."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        limit = cgroup_cpu_limit(Path("/sys/fs/cgroup/cpu.max").read_text())
+    except OSError:
+        limit = None
+    return max(1, min(cores or 1, limit or cores or 1))
+
+
+def cgroup_cpu_limit(cpu_max: str) -> int | None:
+    """Whole cores allowed by a cgroup v2 ``cpu.max`` ("QUOTA PERIOD" or "max PERIOD"),
+    rounded up; None without a limit or for text that is not in that form."""
+    fields = cpu_max.split()
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    try:
+        quota, period = int(fields[0]), int(fields[1])
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return -(-quota // period)
 
 
 def env_names(field: str) -> list[str]:
