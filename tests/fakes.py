@@ -32,16 +32,21 @@ class FakeEngine:
         sample_rate: int = 8000,
         fail_on: Collection[str] = (),
         batching: bool = True,
+        lanes: int = 1,
     ) -> None:
         """``fail_on``: texts that make the whole batch containing them raise EngineError.
-        ``batching``: what the engine reports (the Synthesizer uses batch size 1 without it)."""
+        ``batching``: what the engine reports (the Synthesizer uses batch size 1 without it).
+        ``lanes``: what the engine reports (how many calls may run at once)."""
         self._voice = Voice(id=voice_id, language="en_US", sample_rate=sample_rate, engine="fake")
         self._rate = sample_rate
         self._fail_on = frozenset(fail_on)
         self._batching = batching
+        self._lanes = lanes
         self._lock = threading.Lock()
         self.batches: list[list[str]] = []
         """Texts of every batch ``infer`` received, in call order (failed batches included)."""
+        self.exclusive: list[bool] = []
+        """The ``exclusive`` flag of every call, in the same order."""
         self.closed = False
 
     @property
@@ -56,13 +61,18 @@ class FakeEngine:
     def batching(self) -> bool:
         return self._batching
 
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
     def prepare(self, text: str, params: SynthesisParams) -> list[Utterance]:
         return [Utterance(text=text, ids=tuple(ord(c) for c in text), params=params)]
 
-    def infer(self, batch: Sequence[Utterance]) -> list[FloatArray]:
+    def infer(self, batch: Sequence[Utterance], *, exclusive: bool = False) -> list[FloatArray]:
         texts = [u.text for u in batch]
         with self._lock:
             self.batches.append(texts)
+            self.exclusive.append(exclusive)
         failing = self._fail_on.intersection(texts)
         if failing:
             raise EngineError(f"fake engine told to fail on {sorted(failing)}")

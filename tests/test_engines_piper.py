@@ -225,6 +225,45 @@ def test_noise_zero_is_deterministic(engine: PiperEngine) -> None:
     assert np.array_equal(engine.infer([u])[0], engine.infer([u])[0])
 
 
+# -- lanes -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_lanes(joe: Voice) -> PiperEngine:
+    """Two lanes: a session with both threads for exclusive runs, one of one thread each."""
+    return PiperEngine(joe, device="cpu", threads=2, lanes=2)
+
+
+def test_a_cpu_engine_reports_the_lanes_it_was_given(
+    engine: PiperEngine, two_lanes: PiperEngine
+) -> None:
+    assert engine.lanes == 1
+    assert two_lanes.lanes == 2
+
+
+def test_exclusive_and_lane_runs_give_the_same_audio(two_lanes: PiperEngine) -> None:
+    """Only the thread count differs between the two sessions: the same samples."""
+    batch = [u for s in SENTENCES for u in two_lanes.prepare(s, DETERMINISTIC)]
+    alone = two_lanes.infer(batch, exclusive=True)
+    on_a_lane = two_lanes.infer(batch)
+    assert [len(a) for a in alone] == [len(a) for a in on_a_lane]
+    for text, a, b in zip(SENTENCES, alone, on_a_lane, strict=True):
+        assert float(np.abs(a - b).max()) < 1e-4, text
+
+
+def test_lanes_run_side_by_side_each_with_its_own_result(two_lanes: PiperEngine) -> None:
+    """Two threads inferring different sentences at once on the shared lane session (what
+    two lanes do) each get exactly the audio of their own sentence."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    utterances = [u for s in SENTENCES for u in two_lanes.prepare(s, DETERMINISTIC)]
+    expected = [two_lanes.infer([u])[0] for u in utterances]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda u: two_lanes.infer([u])[0], utterances * 2))
+    for a, b in zip(got, expected * 2, strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_infer_of_hand_built_ids_runs(engine: PiperEngine) -> None:
     """The engine takes any valid id sequence, not only its own phonemizer's."""
     utterance = Utterance(text="(ids)", ids=(1, 0, 20, 0, 25, 0, 2), params=DETERMINISTIC)

@@ -32,12 +32,22 @@ class Engine(Protocol):
         """True when :meth:`infer` runs a batch as one padded call, so batching pays."""
         ...
 
+    @property
+    def lanes(self) -> int:
+        """How many :meth:`infer` calls may usefully run at once (CPU: one per core, each on
+        its own thread; GPU: 1, batches instead)."""
+        ...
+
     def prepare(self, text: str, params: SynthesisParams) -> list[Utterance]:
         """Turn one normalized sentence into utterances (usually one)."""
         ...
 
-    def infer(self, batch: Sequence[Utterance]) -> list[FloatArray]:
-        """Synthesize a batch: one mono float32 array per item, in order, exact length."""
+    def infer(self, batch: Sequence[Utterance], *, exclusive: bool = False) -> list[FloatArray]:
+        """Synthesize a batch: one mono float32 array per item, in order, exact length.
+
+        ``exclusive``: no other call runs meanwhile, so this one may use every lane (all
+        cores) to finish sooner. Otherwise it must keep to one lane.
+        """
         ...
 
     def close(self) -> None:

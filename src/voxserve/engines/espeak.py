@@ -62,8 +62,10 @@ def list_espeak_voices(binary: str) -> list[Voice]:
 class EspeakEngine:
     """One espeak-ng language."""
 
-    def __init__(self, voice: Voice, binary: str) -> None:
+    def __init__(self, voice: Voice, binary: str, *, lanes: int = 1) -> None:
+        """``lanes``: espeak-ng processes that may run at once (one per core is right)."""
         self._voice = voice
+        self._lanes = lanes
         self._binary = binary
         self._lang = voice.id.removeprefix("espeak-")
 
@@ -79,11 +81,15 @@ class EspeakEngine:
     def batching(self) -> bool:
         return False  # one espeak-ng process per utterance
 
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
     def prepare(self, text: str, params: SynthesisParams) -> list[Utterance]:
         return [Utterance(text=text, ids=(), params=params)] if text.strip() else []
 
-    def infer(self, batch: Sequence[Utterance]) -> list[FloatArray]:
-        return [self._speak(u) for u in batch]
+    def infer(self, batch: Sequence[Utterance], *, exclusive: bool = False) -> list[FloatArray]:
+        return [self._speak(u) for u in batch]  # espeak-ng is single-threaded either way
 
     def _speak(self, utterance: Utterance) -> FloatArray:
         wpm = int(min(max(_BASE_WPM * utterance.params.speed, 80), 450))

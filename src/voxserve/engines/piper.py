@@ -108,9 +108,22 @@ class PiperEngine:
     """One Piper voice on onnxruntime."""
 
     def __init__(
-        self, voice: Voice, *, device: str = "auto", threads: int = 0, batching: bool | None = None
+        self,
+        voice: Voice,
+        *,
+        device: str = "auto",
+        threads: int = 0,
+        lanes: int = 1,
+        batching: bool | None = None,
     ) -> None:
         """Load ``voice``.
+
+        ``threads``: onnxruntime's intra-op threads for a run that has the machine to
+        itself (0: onnxruntime's default, every physical core). ``lanes`` > 1 (CPU only)
+        adds a second session of the same model with ``threads // lanes`` threads, for
+        runs side by side: one inference per core gets more audio out of a CPU than one
+        inference on every core (docs/performance.md), at the cost of the second
+        session's memory.
 
         ``batching`` pads several utterances into one model call. None means "on GPU
         only": on CPU the padding costs more than the batch saves (see docs/performance.md),
@@ -125,26 +138,27 @@ class PiperEngine:
         config = PiperConfig.from_dict(raw)
         model_bytes, self._has_durations = load_patched_model(voice.model_path)
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         providers = select_providers(device, ort.get_available_providers())
-        try:
-            session = ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise VoiceLoadError(f"{voice.id}: onnxruntime cannot load the model ({exc})") from exc
+        session = _session(voice, model_bytes, providers, threads)
         self._check_matches(voice, session, config, raw)
 
         self._voice = voice
         self._config = config
         self._session = session
+        self.providers = session.get_providers()
+        on_gpu = self.providers[0] == CUDA
+        self._lanes = 1 if on_gpu else max(1, lanes)
+        # InferenceSession.run is thread-safe: the lanes share this one session.
+        self._lane_session = (
+            _session(voice, model_bytes, providers, max(1, threads // self._lanes))
+            if self._lanes > 1
+            else session
+        )
         self._sid = "sid" in {i.name for i in session.get_inputs()}
         # PiperVoice is used only for its phonemizer (espeak-ng bundled in piper-tts).
         self._phonemizer = PiperVoice(session=session, config=config)
-        self.providers = session.get_providers()
-        self.batching = (self.providers[0] == CUDA) if batching is None else batching
-        log.info("loaded voice %s on %s", voice.id, self.providers[0])
+        self.batching = on_gpu if batching is None else batching
+        log.info("loaded voice %s on %s, %d lane(s)", voice.id, self.providers[0], self._lanes)
 
     @staticmethod
     def _check_matches(voice: Voice, session: ort.InferenceSession, config: Any, raw: Any) -> None:
@@ -168,6 +182,10 @@ class PiperEngine:
     @property
     def sample_rate(self) -> int:
         return int(self._config.sample_rate)
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
 
     def prepare(self, text: str, params: SynthesisParams) -> list[Utterance]:
         if params.speaker is not None and not 0 <= params.speaker < self._config.num_speakers:
@@ -197,7 +215,8 @@ class PiperEngine:
             return params.speaker
         return int(self._config.default_speaker_id or 0) if self._sid else 0
 
-    def infer(self, batch: Sequence[Utterance]) -> list[FloatArray]:
+    def infer(self, batch: Sequence[Utterance], *, exclusive: bool = False) -> list[FloatArray]:
+        session = self._session if exclusive else self._lane_session
         results: dict[int, FloatArray] = {}
         # The model takes one set of scales per call: group items that share them.
         order = sorted(range(len(batch)), key=lambda i: self._scales(batch[i].params))
@@ -206,11 +225,11 @@ class PiperEngine:
             step = len(indices) if self._has_durations and self.batching else 1
             for start in range(0, len(indices), step):
                 chunk = indices[start : start + step]
-                audio = self._run([batch[i] for i in chunk])
+                audio = self._run(session, [batch[i] for i in chunk])
                 results.update(zip(chunk, audio, strict=True))
         return [results[i] for i in range(len(batch))]
 
-    def _run(self, items: list[Utterance]) -> list[FloatArray]:
+    def _run(self, session: ort.InferenceSession, items: list[Utterance]) -> list[FloatArray]:
         lengths = np.array([len(u.ids) for u in items], dtype=np.int64)
         ids = np.zeros((len(items), int(lengths.max())), dtype=np.int64)
         for row, u in enumerate(items):
@@ -224,7 +243,7 @@ class PiperEngine:
             feeds["sid"] = np.array([self._speaker(u.params) for u in items], dtype=np.int64)
         try:
             # InferenceSession.run is thread-safe: concurrent workers need no lock.
-            outputs = self._session.run(None, feeds)
+            outputs = session.run(None, feeds)
         except Exception as exc:  # onnxruntime's errors are untyped
             raise EngineError(f"{self._voice.id}: inference failed ({exc})") from exc
         audio = outputs[0].reshape(len(items), -1)
@@ -239,4 +258,17 @@ class PiperEngine:
         return out
 
     def close(self) -> None:
-        """Nothing to do: onnxruntime frees the session with the last reference to it."""
+        """Nothing to do: onnxruntime frees the sessions with the last reference to them."""
+
+
+def _session(
+    voice: Voice, model: bytes, providers: list[str], threads: int
+) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise VoiceLoadError(f"{voice.id}: onnxruntime cannot load the model ({exc})") from exc

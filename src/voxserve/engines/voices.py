@@ -173,9 +173,12 @@ class VoiceLibrary:
             binary = espeak_binary()
             if binary is None:
                 raise VoiceLoadError(f"{voice.id}: espeak-ng is not installed")
-            return EspeakEngine(voice, binary)
+            return EspeakEngine(voice, binary, lanes=self._settings.resolved_lanes())
         return PiperEngine(
-            voice, device=self._settings.device, threads=self._settings.resolved_threads()
+            voice,
+            device=self._settings.device,
+            threads=self._settings.resolved_threads(),
+            lanes=self._settings.resolved_lanes(),
         )
 
     def preload(self) -> list[Engine]:
