@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from fakes import FakeEngine
 from voxserve.engines.base import Engine
 from voxserve.errors import EngineError, Overloaded
-from voxserve.scheduler import Scheduler
+from voxserve.scheduler import DueTimes, Lanes, Pace, Scheduler
 from voxserve.types import FloatArray, SynthesisParams, Utterance
 
 T = TypeVar("T")
@@ -82,19 +82,21 @@ def test_the_fake_engine_implements_the_engine_protocol() -> None:
     ),
     batch_size=st.integers(min_value=1, max_value=8),
     max_wait_ms=st.sampled_from([0.0, 0.5, 2.0]),
+    lanes=st.integers(min_value=1, max_value=3),
     rng=st.randoms(use_true_random=False),
 )
 def test_every_item_gets_exactly_its_own_result_under_any_interleaving(
-    shapes: list[list[int]], batch_size: int, max_wait_ms: float, rng: random.Random
+    shapes: list[list[int]], batch_size: int, max_wait_ms: float, lanes: int, rng: random.Random
 ) -> None:
     """Property: concurrent requests, each submitting its sentences one by one (like
     Synthesizer.astream, sometimes waiting for earlier sentences first), all get exactly
     one result per utterance, each the audio of that very utterance, in submission order;
     every utterance reaches the engine exactly once and no batch exceeds batch_size.
 
-    ``shapes[r][s]`` is the number of utterances in sentence ``s`` of request ``r``.
+    ``shapes[r][s]`` is the number of utterances in sentence ``s`` of request ``r``; later
+    sentences are read-ahead with random due times, and up to ``lanes`` batches run at once.
     """
-    engine = FakeEngine()
+    engine = FakeEngine(lanes=lanes)
     texts = {
         r: [[f"r{r} s{s} u{u}" for u in range(n)] for s, n in enumerate(sentences)]
         for r, sentences in enumerate(shapes)
@@ -102,6 +104,7 @@ def test_every_item_gets_exactly_its_own_result_under_any_interleaving(
     # Decide every yield point up front so the example is reproducible.
     pauses = {r: [rng.randint(0, 3) for _ in sentences] for r, sentences in enumerate(shapes)}
     waits = {r: [rng.random() < 0.4 for _ in sentences] for r, sentences in enumerate(shapes)}
+    dues = {r: [rng.uniform(-1, 1) for _ in sentences] for r, sentences in enumerate(shapes)}
 
     async def request(sched: Scheduler, r: int) -> list[list[FloatArray]]:
         pending: list[list[asyncio.Future[FloatArray]]] = []
@@ -109,7 +112,8 @@ def test_every_item_gets_exactly_its_own_result_under_any_interleaving(
         for s, sentence in enumerate(texts[r]):
             for _ in range(pauses[r][s]):
                 await asyncio.sleep(0)
-            pending.append(sched.submit(utterances(*sentence), index=s))
+            due = time.monotonic() + dues[r][s]
+            pending.append(sched.submit(utterances(*sentence), due=due, read_ahead=s > 0))
             if waits[r][s]:
                 while pending:
                     results.append([await f for f in pending.pop(0)])
@@ -120,7 +124,7 @@ def test_every_item_gets_exactly_its_own_result_under_any_interleaving(
     async def body(sched: Scheduler) -> list[list[list[FloatArray]]]:
         return await asyncio.gather(*(request(sched, r) for r in texts))
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=lanes) as pool:
         outcome = run_with(engine, pool, body, batch_size=batch_size, max_wait_ms=max_wait_ms)
 
     for r, sentences in texts.items():
@@ -140,7 +144,7 @@ def test_full_batches_flush_at_batch_size(executor: ThreadPoolExecutor) -> None:
     texts = [f"item {i}" for i in range(7)]
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        futures = [f for t in texts for f in sched.submit(utterances(t), index=0)]
+        futures = [f for t in texts for f in sched.submit(utterances(t), due=0.0)]
         return [await f for f in futures]
 
     results = run_with(engine, executor, body, batch_size=3, max_wait_ms=100.0)
@@ -154,7 +158,7 @@ def test_a_partial_batch_is_flushed_after_max_wait(executor: ThreadPoolExecutor)
     engine = FakeEngine()
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        futures = sched.submit(utterances("one", "two"), index=0)
+        futures = sched.submit(utterances("one", "two"), due=0.0)
         return [await f for f in futures]
 
     results = run_with(engine, executor, body, batch_size=8, max_wait_ms=20.0)
@@ -171,7 +175,7 @@ def test_a_batch_groups_the_most_urgent_item_with_the_closest_lengths(
     texts = ["x" * 10, "y" * 50, "z" * 11, "w" * 49, "v" * 12, "u" * 48]
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        futures = [f for t in texts for f in sched.submit(utterances(t), index=0)]
+        futures = [f for t in texts for f in sched.submit(utterances(t), due=0.0)]
         return [await f for f in futures]
 
     results = run_with(engine, executor, body, batch_size=3, max_wait_ms=0.0)
@@ -179,19 +183,21 @@ def test_a_batch_groups_the_most_urgent_item_with_the_closest_lengths(
     assert engine.batches == [["x" * 10, "z" * 11, "v" * 12], ["y" * 50, "w" * 49, "u" * 48]]
 
 
-# -- priority ----------------------------------------------------------------------------
+# -- order -------------------------------------------------------------------------------
 
 
-def test_a_first_sentence_runs_before_earlier_submitted_later_sentences(
-    executor: ThreadPoolExecutor,
-) -> None:
-    """Request B's sentence 0, submitted after request A's sentences 1..5, is inferred first;
-    A's sentences then follow in their own order."""
+def test_items_run_earliest_due_first(executor: ThreadPoolExecutor) -> None:
+    """Request B's first sentence, submitted after request A's later sentences but due
+    before them, is inferred first; A's sentences then follow in their own order."""
     engine = FakeEngine()
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        futures = [f for s in range(1, 6) for f in sched.submit(utterances(f"A{s}"), index=s)]
-        futures += sched.submit(utterances("B0"), index=0)
+        futures = [
+            f
+            for s in range(1, 6)
+            for f in sched.submit(utterances(f"A{s}"), due=10.0 + s, read_ahead=True)
+        ]
+        futures += sched.submit(utterances("B0"), due=1.0)
         return [await f for f in futures]
 
     results = run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
@@ -199,44 +205,279 @@ def test_a_first_sentence_runs_before_earlier_submitted_later_sentences(
     assert engine.inferred() == ["B0", "A1", "A2", "A3", "A4", "A5"]
 
 
-def test_equal_sentence_indexes_run_in_arrival_order(executor: ThreadPoolExecutor) -> None:
+def test_equal_due_times_run_in_arrival_order(executor: ThreadPoolExecutor) -> None:
     engine = FakeEngine()
 
     async def body(sched: Scheduler) -> None:
-        futures = [f for r in "CAB" for f in sched.submit(utterances(f"{r}1"), index=1)]
+        futures = [f for r in "CAB" for f in sched.submit(utterances(f"{r}1"), due=1.0)]
         await asyncio.gather(*futures)
 
     run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
     assert engine.inferred() == ["C1", "A1", "B1"]
 
 
-def test_concurrency_runs_that_many_batches_at_once() -> None:
-    """With concurrency 2 and two executor threads, two single-item batches overlap."""
-    active = 0
-    peak = 0
-    guard = threading.Lock()
+@settings(max_examples=40, deadline=None)
+@given(dues=st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=1, max_size=12))
+def test_queued_items_leave_in_due_order_whatever_the_submission_order(dues: list[float]) -> None:
+    """Property: items all queued before the worker runs reach the engine sorted by due,
+    ties in submission order."""
+    engine = FakeEngine()
 
-    class SlowEngine(FakeEngine):
-        def infer(self, batch: Sequence[Utterance]) -> list[FloatArray]:
-            nonlocal active, peak
-            with guard:
-                active += 1
-                peak = max(peak, active)
-            time.sleep(0.05)
-            with guard:
-                active -= 1
-            return super().infer(batch)
+    async def body(sched: Scheduler) -> None:
+        futures = [f for i, d in enumerate(dues) for f in sched.submit(utterances(f"{i}"), due=d)]
+        await asyncio.gather(*futures)
 
-    engine = SlowEngine()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0)
+    expected = [f"{i}" for i, _ in sorted(enumerate(dues), key=lambda pair: (pair[1], pair[0]))]
+    assert engine.inferred() == expected
+
+
+# -- lanes ---------------------------------------------------------------------------------
+
+
+class SlowEngine(FakeEngine):
+    """A FakeEngine whose calls take ``seconds`` and that records how many overlap."""
+
+    def __init__(self, seconds: float = 0.05, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.seconds = seconds
+        self.active = 0
+        self.peak = 0
+        self.overlapped: list[bool] = []
+        """Per call: whether another call was running when it started."""
+        self._guard = threading.Lock()
+
+    def infer(self, batch: Sequence[Utterance], *, exclusive: bool = False) -> list[FloatArray]:
+        with self._guard:
+            self.overlapped.append(self.active > 0)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(self.seconds)
+        with self._guard:
+            self.active -= 1
+        return super().infer(batch, exclusive=exclusive)
+
+
+def test_an_engine_with_two_lanes_runs_two_batches_at_once() -> None:
+    engine = SlowEngine(lanes=2)
     with ThreadPoolExecutor(max_workers=2) as pool:
 
         async def body(sched: Scheduler) -> list[FloatArray]:
-            futures = [f for i in range(6) for f in sched.submit(utterances(f"t{i}"), index=0)]
+            futures = [f for i in range(6) for f in sched.submit(utterances(f"t{i}"), due=0.0)]
             return [await f for f in futures]
 
-        results = run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0, concurrency=2)
+        results = run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0)
     assert_audio_of(results, engine, [f"t{i}" for i in range(6)])
+    assert engine.peak == 2
+    assert not any(engine.exclusive)  # several sentences were waited for: one lane each
+
+
+def test_a_sentence_waited_for_alone_runs_exclusively_while_read_ahead_waits() -> None:
+    """One stream: its first sentence gets every core; the read-ahead sentences queued with
+    it run only after it, on a lane each, side by side."""
+    engine = SlowEngine(lanes=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        async def body(sched: Scheduler) -> list[FloatArray]:
+            later = time.monotonic() + 60
+            futures = sched.submit(utterances("first"), due=time.monotonic())
+            futures += sched.submit(utterances("second"), due=later, read_ahead=True)
+            futures += sched.submit(utterances("third"), due=later + 1, read_ahead=True)
+            return [await f for f in futures]
+
+        results = run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0)
+    assert_audio_of(results, engine, ["first", "second", "third"])
+    assert engine.inferred() == ["first", "second", "third"]
+    assert engine.exclusive == [True, False, False]
+    assert engine.overlapped == [False, False, True]
+
+
+def test_a_read_ahead_sentence_that_is_due_keeps_the_lanes_shared() -> None:
+    """A stream about to fall behind is waited for too: no run takes every lane from it."""
+    engine = SlowEngine(lanes=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        async def body(sched: Scheduler) -> list[FloatArray]:
+            now = time.monotonic()
+            futures = sched.submit(utterances("new first"), due=now - 1)
+            futures += sched.submit(utterances("late"), due=now, read_ahead=True)
+            return [await f for f in futures]
+
+        results = run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0)
+    assert_audio_of(results, engine, ["new first", "late"])
+    assert engine.exclusive == [False, False]
+    assert engine.peak == 2
+
+
+def test_an_engine_with_one_lane_never_runs_exclusively(executor: ThreadPoolExecutor) -> None:
+    engine = FakeEngine(lanes=1)
+
+    async def body(sched: Scheduler) -> list[FloatArray]:
+        return [await f for f in sched.submit(utterances("alone"), due=0.0)]
+
+    run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
+    assert engine.exclusive == [False]
+
+
+def test_schedulers_sharing_lanes_never_run_more_than_the_lanes_allow() -> None:
+    """Two voices, one machine of two lanes: at most two calls at once in all, and nobody
+    runs exclusively while the other voice has work."""
+    lock = threading.Lock()
+    active = 0
+    peak = 0
+
+    class Counting(SlowEngine):
+        def infer(self, batch: Sequence[Utterance], *, exclusive: bool = False) -> list[FloatArray]:
+            nonlocal active, peak
+            with lock:
+                active += 2 if exclusive else 1
+                peak = max(peak, active)
+            try:
+                return super().infer(batch, exclusive=exclusive)
+            finally:
+                with lock:
+                    active -= 2 if exclusive else 1
+
+    a, b = Counting(lanes=2, voice_id="a"), Counting(lanes=2, voice_id="b")
+
+    async def main() -> list[FloatArray]:
+        lanes = Lanes(2)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            scheds = [Scheduler(e, pool, lanes=lanes, batch_size=1, max_wait_ms=0) for e in (a, b)]
+            try:
+                futures = [
+                    f
+                    for i in range(5)
+                    for sched in scheds
+                    for f in sched.submit(utterances(f"{sched.engine.voice.id}{i}"), due=0.0)
+                ]
+                return list(await asyncio.gather(*futures))
+            finally:
+                for sched in scheds:
+                    await sched.stop()
+
+    results = asyncio.run(main())
+    assert len(results) == 10
     assert peak == 2
+    assert len(a.inferred()) == len(b.inferred()) == 5
+
+
+def test_lanes_hand_a_freed_lane_to_the_first_waiter() -> None:
+    async def main() -> list[str]:
+        lanes = Lanes(1)
+        order: list[str] = []
+        await lanes.take()
+
+        async def wait(name: str) -> None:
+            await lanes.take()
+            order.append(name)
+            lanes.give()
+
+        waiters = [asyncio.create_task(wait(n)) for n in ("first", "second")]
+        await asyncio.sleep(0)
+        assert lanes.free == 0
+        lanes.give()
+        await asyncio.gather(*waiters)
+        assert lanes.free == 1
+        return order
+
+    assert asyncio.run(main()) == ["first", "second"]
+
+
+def test_a_cancelled_lane_waiter_leaks_no_lane() -> None:
+    async def main() -> int:
+        lanes = Lanes(1)
+        await lanes.take()
+        waiter = asyncio.create_task(lanes.take())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        lanes.give()
+        return lanes.free
+
+    assert asyncio.run(main()) == 1
+
+
+def test_take_rest_takes_every_other_lane_only_from_an_idle_machine() -> None:
+    async def main() -> None:
+        lanes = Lanes(3)
+        await lanes.take()
+        assert lanes.take_rest() == 2
+        assert lanes.free == 0
+        lanes.give(3)
+        await lanes.take()
+        await lanes.take()
+        assert lanes.take_rest() == 0  # another run holds a lane
+        assert lanes.free == 1
+
+    asyncio.run(main())
+
+
+def test_lanes_need_at_least_one_lane() -> None:
+    with pytest.raises(ValueError, match="at least one lane"):
+        Lanes(0)
+
+
+# -- due times ---------------------------------------------------------------------------------
+
+
+def test_pace_follows_what_the_engine_does() -> None:
+    pace = Pace(audio_per_char=0.06, real_time_factor=0.05)
+    for _ in range(40):
+        pace.observe(chars=100, audio_at_speed_1=10.0, elapsed=0.2)
+    assert pace.audio_per_char == pytest.approx(0.1, rel=1e-3)
+    assert pace.real_time_factor == pytest.approx(0.02, rel=1e-3)
+    assert pace.audio_seconds(50, speed=2.0) == pytest.approx(2.5, rel=1e-3)
+    assert pace.inference_seconds(50, speed=2.0) == pytest.approx(0.05, rel=1e-3)
+    pace.observe(chars=0, audio_at_speed_1=0.0, elapsed=0.1)  # an empty batch teaches nothing
+    assert pace.audio_per_char == pytest.approx(0.1, rel=1e-3)
+
+
+def test_a_whole_response_is_due_when_it_could_be_done_every_sentence_alike() -> None:
+    pace = Pace(audio_per_char=0.1, real_time_factor=0.5)
+    clock = DueTimes(["a" * 10, "b" * 20, "c" * 30], pace, whole=True, start=100.0)
+    assert [clock.due(i) for i in range(3)] == [pytest.approx(103.0)] * 3
+    assert not any(clock.read_ahead(i) for i in range(3))
+
+
+def test_shorter_whole_responses_arriving_together_are_due_first() -> None:
+    pace = Pace()
+    short = DueTimes(["Yes."], pace, whole=True, start=0.0)
+    long = DueTimes(["A much longer sentence. " * 5] * 10, pace, whole=True, start=0.0)
+    assert short.due(0) < long.due(0)
+
+
+def test_a_long_request_is_not_starved_by_short_ones_arriving_after_it() -> None:
+    """Whatever arrives once the long request could have been done is due after it."""
+    pace = Pace()
+    long = DueTimes(["word " * 80] * 100, pace, whole=True, start=0.0)
+    later_short = DueTimes(["Hi."], pace, whole=False, start=long.due(0))
+    assert later_short.due(0) > long.due(0)
+
+
+def test_a_stream_is_due_as_playback_reaches_each_sentence() -> None:
+    pace = Pace(audio_per_char=0.1, real_time_factor=0.5)
+    clock = DueTimes(["a" * 10, "b" * 20, "c" * 30], pace, pause=0.5, whole=False, start=100.0)
+    # first audio expected at 100 + 10 * 0.1 * 0.5; then 1.5 s and 2.5 s of audio and pauses
+    assert clock.due(0) == pytest.approx(100.5)
+    assert clock.due(1) == pytest.approx(102.0)
+    assert clock.due(2) == pytest.approx(104.5)
+    assert [clock.read_ahead(i) for i in range(3)] == [False, True, True]
+    # the first sentence actually went out at 101, 3 s long: playback follows that
+    assert clock.sent(0, duration=3.0, now=101.0) == 0.0
+    assert clock.due(1) == pytest.approx(104.0)
+    assert clock.due(2) == pytest.approx(106.5)
+
+
+def test_a_late_sentence_reports_the_gap_the_listener_heard() -> None:
+    pace = Pace(audio_per_char=0.1, real_time_factor=0.5)
+    clock = DueTimes(["a" * 10, "b" * 10, "c" * 10], pace, whole=False, start=0.0)
+    clock.sent(0, duration=1.0, now=0.5)  # playback reaches sentence 1 at 1.5
+    assert clock.sent(1, duration=1.0, now=2.0) == pytest.approx(0.5)
+    assert clock.due(2) == pytest.approx(3.0)  # playback resumed at 2.0
+    assert clock.sent(2, duration=1.0, now=2.5) == 0.0
 
 
 # -- cancellation --------------------------------------------------------------------------
@@ -247,9 +488,9 @@ def test_cancelled_items_never_reach_the_engine(executor: ThreadPoolExecutor) ->
     engine = FakeEngine()
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        kept = sched.submit(utterances("keep 1", "keep 2"), index=0)
-        dropped = sched.submit(utterances("drop 1", "drop 2", "drop 3"), index=0)
-        kept += sched.submit(utterances("keep 3"), index=1)
+        kept = sched.submit(utterances("keep 1", "keep 2"), due=0.0)
+        dropped = sched.submit(utterances("drop 1", "drop 2", "drop 3"), due=0.0)
+        kept += sched.submit(utterances("keep 3"), due=1.0)
         for future in dropped:
             future.cancel()
         return [await f for f in kept]
@@ -264,7 +505,7 @@ def test_stop_cancels_what_is_still_queued(executor: ThreadPoolExecutor) -> None
 
     async def body() -> list[asyncio.Future[FloatArray]]:
         sched = Scheduler(engine, executor, batch_size=1, max_wait_ms=0.0)
-        futures = sched.submit(utterances("never 1", "never 2"), index=0)
+        futures = sched.submit(utterances("never 1", "never 2"), due=0.0)
         await sched.stop()  # before the worker ever ran
         return futures
 
@@ -282,13 +523,13 @@ def test_a_full_queue_raises_overloaded_at_once_and_queues_nothing(
     engine = FakeEngine()
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        futures = sched.submit(utterances("a", "b", "c"), index=0)
+        futures = sched.submit(utterances("a", "b", "c"), due=0.0)
         with pytest.raises(Overloaded) as info:
-            sched.submit(utterances("d", "e"), index=0)  # 3 + 2 > 4: refused whole
+            sched.submit(utterances("d", "e"), due=0.0)  # 3 + 2 > 4: refused whole
         assert info.value.retry_after > 0
         assert "full" in info.value.message
         assert sched.depth == 3
-        futures += sched.submit(utterances("f"), index=0)  # 3 + 1 = 4 still fits
+        futures += sched.submit(utterances("f"), due=0.0)  # 3 + 1 = 4 still fits
         return [await f for f in futures]
 
     results = run_with(engine, executor, body, batch_size=2, max_wait_ms=0.0, max_queue=4)
@@ -300,11 +541,11 @@ def test_the_queue_accepts_work_again_once_it_drains(executor: ThreadPoolExecuto
     engine = FakeEngine()
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        first = sched.submit(utterances("x", "y"), index=0)
+        first = sched.submit(utterances("x", "y"), due=0.0)
         with pytest.raises(Overloaded):
-            sched.submit(utterances("z"), index=0)
+            sched.submit(utterances("z"), due=0.0)
         await asyncio.gather(*first)
-        return [await f for f in sched.submit(utterances("z"), index=0)]
+        return [await f for f in sched.submit(utterances("z"), due=0.0)]
 
     results = run_with(engine, executor, body, batch_size=2, max_wait_ms=0.0, max_queue=2)
     assert_audio_of(results, engine, ["z"])
@@ -320,9 +561,9 @@ def test_an_engine_error_fails_only_its_batch_and_the_scheduler_keeps_serving(
     texts = ("good", "boom", "fine", "okay")  # one length, so batches keep arrival order
 
     async def body(sched: Scheduler) -> tuple[list[object], list[FloatArray]]:
-        futures = [f for t in texts for f in sched.submit(utterances(t), index=0)]
+        futures = [f for t in texts for f in sched.submit(utterances(t), due=0.0)]
         outcomes = list(await asyncio.gather(*futures, return_exceptions=True))
-        later = [await f for f in sched.submit(utterances("after"), index=0)]
+        later = [await f for f in sched.submit(utterances("after"), due=0.0)]
         return outcomes, later
 
     with caplog.at_level(logging.ERROR, logger="voxserve.scheduler"):

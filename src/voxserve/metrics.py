@@ -76,6 +76,21 @@ class Metrics:
             "voxserve_inference_seconds", "Duration of one inference call.", ["voice"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.inference_runs = Counter(
+            "voxserve_inference_runs",
+            "Inference calls by mode: on every core (exclusive) or on one lane of several.",
+            ["voice", "mode"], registry=r,
+        )  # fmt: skip
+        self.stream_late_sentences = Counter(
+            "voxserve_stream_late_sentences",
+            "Streamed sentences ready only after playback had reached them (a gap was heard).",
+            ["voice"], registry=r,
+        )  # fmt: skip
+        self.stream_gap_seconds = Counter(
+            "voxserve_stream_gap_seconds",
+            "Silence a listener heard mid-stream while waiting for the next sentence.",
+            ["voice"], registry=r,
+        )  # fmt: skip
         self.model_load = Gauge(
             "voxserve_model_load_seconds", "Time it took to load each voice.", ["voice"], registry=r
         )
@@ -89,6 +104,13 @@ class Metrics:
         )  # fmt: skip
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
         self.gpu = GpuCollector.register(r)
+
+    def add_voice(self, voice: str) -> None:
+        """Export 0 for a voice's counters of rare events, so rates work before the first."""
+        for mode in ("exclusive", "lane"):
+            self.inference_runs.labels(voice, mode)
+        self.stream_late_sentences.labels(voice)
+        self.stream_gap_seconds.labels(voice)
 
 
 class GpuCollector:

@@ -1,18 +1,30 @@
-"""Micro-batching inference scheduler: one per loaded engine.
+"""Inference scheduler: one per loaded engine, all sharing the machine's inference lanes.
 
-Every request's utterances go through here. The scheduler keeps a bounded priority queue,
-hands the engine batches of up to ``batch_size`` items (flushing early after
-``max_wait_ms``), and resolves exactly one future per item, in submission order per
-request. It knows nothing about the engine beyond :class:`~voxserve.engines.base.Engine`.
+Every request's utterances go through here. The scheduler keeps a bounded queue, hands
+the engine batches of up to ``batch_size`` items (flushing early after ``max_wait_ms``),
+and resolves exactly one future per item. It knows nothing about the engine beyond
+:class:`~voxserve.engines.base.Engine`.
 
-Priority is ``(sentence index, arrival)``: every request's first sentence runs before
-anyone's second, so time to first audio stays low under load, and a long request advances
-one sentence per round instead of starving short ones. This round robin also serves whole
-(non-streamed) requests better than first come first served when texts vary in length:
-short requests do not wait behind long ones (measured at 16 clients: p50 latency 1.08 x
-Piper's server with round robin, 1.82 x first come first served; docs/performance.md).
+**Order: earliest due first.** Every item says when someone needs it (:class:`DueTimes`):
 
-Up to ``concurrency`` batches run at once on the executor (one per worker thread).
+- a stream's first sentence, and every sentence of a whole (non-streamed) response, are
+  due when they could at best be ready: the request's arrival plus its own estimated
+  inference time. Among requests that arrive together the shortest therefore goes first,
+  which minimises the mean wait, and a long request is never starved: whatever arrives
+  after it is due later than it, soon enough.
+- a stream's later sentences are due when playback reaches them: first audio plus the
+  duration of the audio before them. That is seconds away for a sentence that plays for
+  seconds, so new requests' first sentences overtake them, until they are about to be
+  late; then they go first, because a gap in audio already playing is worse than a
+  slightly later start.
+
+**Lanes.** On a CPU one inference with every core finishes a sentence soonest, but one
+inference per core, each on one thread, gets more audio out of the machine (measured on
+2 cores: 1.12 to 1.35 x; onnxruntime's intra-op threads idle through the model's serial
+stretches). So the machine's cores are :class:`Lanes`, shared by every scheduler: a run
+takes one lane, except that a sentence someone is waiting for, with nothing else due
+before it would finish, runs *exclusively* on all of them. A lone request is as fast as
+the model allows; under load every core works on its own sentence.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -42,12 +55,152 @@ def _length(utterance: Utterance) -> int:
     return len(utterance.ids) or len(utterance.text)
 
 
+class Pace:
+    """Running estimates of one engine's speed, from which due times are computed.
+
+    They start at typical figures for a Piper voice on a CPU and follow what the engine
+    actually does (an exponentially weighted mean over recent batches).
+    """
+
+    #: Weight of the newest batch in the running means.
+    WEIGHT = 0.2
+
+    def __init__(self, audio_per_char: float = 0.06, real_time_factor: float = 0.05) -> None:
+        self.audio_per_char = audio_per_char
+        """Seconds of audio per character of text, at speed 1."""
+        self.real_time_factor = real_time_factor
+        """Inference seconds per second of audio."""
+
+    def audio_seconds(self, chars: int, speed: float = 1.0) -> float:
+        """Expected audio duration of ``chars`` characters spoken at ``speed``."""
+        return chars * self.audio_per_char / speed
+
+    def inference_seconds(self, chars: int, speed: float = 1.0) -> float:
+        """Expected inference time for ``chars`` characters spoken at ``speed``."""
+        return self.audio_seconds(chars, speed) * self.real_time_factor
+
+    def observe(self, chars: int, audio_at_speed_1: float, elapsed: float) -> None:
+        """Fold in one batch: its characters, its audio scaled to speed 1, its run time."""
+        if chars <= 0 or audio_at_speed_1 <= 0:
+            return
+        w = self.WEIGHT
+        self.audio_per_char += w * (audio_at_speed_1 / chars - self.audio_per_char)
+        self.real_time_factor += w * (elapsed / audio_at_speed_1 - self.real_time_factor)
+
+
+class DueTimes:
+    """When each sentence of one request is needed: the ``due`` of Scheduler.submit.
+
+    A whole response is due, every sentence of it, when it could at best be complete. A
+    stream's sentence is due when the listener's playback reaches it; the playhead starts
+    at the expected first audio and follows what was actually sent (:meth:`sent`).
+    """
+
+    def __init__(
+        self,
+        sentences: Sequence[str],
+        pace: Pace,
+        *,
+        speed: float = 1.0,
+        pause: float = 0.0,
+        whole: bool,
+        start: float,
+    ) -> None:
+        """``pause``: the silence after each sentence but the last; ``start``: arrival."""
+        self.whole = whole
+        self._expected = [pace.audio_seconds(len(s), speed) + pause for s in sentences]
+        inference = [pace.inference_seconds(len(s), speed) for s in sentences]
+        self._whole_due = start + sum(inference)
+        self._playhead = start + inference[0]
+        """When the sentence after the last one sent starts playing."""
+        self._next = 0
+        """That sentence's index."""
+
+    def due(self, index: int) -> float:
+        if self.whole:
+            return self._whole_due
+        return self._playhead + sum(self._expected[self._next : index])
+
+    def read_ahead(self, index: int) -> bool:
+        """True for a stream's sentences after the first: queued before they are needed."""
+        return not self.whole and index > 0
+
+    def sent(self, index: int, duration: float, now: float) -> float:
+        """Sentence ``index`` (``duration`` seconds long) reached the client at ``now``.
+
+        Returns how long the listener had been waiting for it (0 when it was in time, and
+        for the first sentence, whose wait is the time to first audio).
+        """
+        starts = now if index == 0 else max(self._playhead, now)
+        gap = 0.0 if index == 0 else starts - self._playhead
+        self._playhead = starts + duration
+        self._next = index + 1
+        return gap
+
+
+class Lanes:
+    """The inference lanes of the machine (one per usable core), shared by every scheduler.
+
+    A run takes one lane (:meth:`take`) or, when the machine is otherwise idle, all of them
+    (:meth:`take_rest` after taking one). Waiters are served first come first served, which
+    shares the machine fairly between voices.
+    """
+
+    def __init__(self, total: int) -> None:
+        if total < 1:
+            raise ValueError(f"Lanes needs at least one lane, got {total}")
+        self.total = total
+        self._free = total
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    async def take(self) -> None:
+        """Wait for a lane and hold it until :meth:`give`."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # give() hands its lane straight to the first waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give(1)  # handed a lane in the same moment we were cancelled
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def take_rest(self) -> int:
+        """Take every other lane if all are free and nobody waits; how many were taken."""
+        if self._free != self.total - 1 or self._waiters:
+            return 0
+        self._free = 0
+        return self.total - 1
+
+    def give(self, count: int = 1) -> None:
+        self._free += count
+        while self._free and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._free -= 1
+                waiter.set_result(None)
+
+
 @dataclass(order=True)
 class _Item:
-    priority: tuple[int, int]
+    priority: tuple[float, int]
+    """(due, arrival): earliest due first, ties in submission order."""
     utterance: Utterance = field(compare=False)
     future: asyncio.Future[FloatArray] = field(compare=False)
+    read_ahead: bool = field(compare=False, default=False)
     queued: float = field(compare=False, default=0.0)
+
+    @property
+    def due(self) -> float:
+        return self.priority[0]
 
 
 class Scheduler:
@@ -58,15 +211,22 @@ class Scheduler:
         engine: Engine,
         executor: Executor,
         *,
+        lanes: Lanes | None = None,
         batch_size: int = 4,
         max_wait_ms: float = 5.0,
         max_queue: int = 256,
-        concurrency: int = 1,
         metrics: Metrics | None = None,
     ) -> None:
+        """``lanes``: the machine's, shared with other schedulers (default: the engine's own).
+
+        ``executor`` needs a thread per lane. At most ``engine.lanes`` batches of this
+        engine run at once.
+        """
         self.engine = engine
+        self.pace = Pace()
         self._metrics = metrics
         self._executor = executor
+        self._lanes = lanes if lanes is not None else Lanes(engine.lanes)
         self._batch_size = batch_size
         self._max_wait = max_wait_ms / 1000
         self._max_queue = max_queue
@@ -75,8 +235,7 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._retiring = False
-        self._concurrency = concurrency
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(engine.lanes)
         self._running: set[asyncio.Task[None]] = set()
 
     @property
@@ -89,7 +248,7 @@ class Scheduler:
             # An Event belongs to the loop it was first awaited in: a new worker (possibly
             # in a new loop, as in tests) needs a new one, and so do the slots.
             self._wakeup = asyncio.Event()
-            self._slots = asyncio.Semaphore(self._concurrency)
+            self._slots = asyncio.Semaphore(self.engine.lanes)
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"scheduler-{self.engine.voice.id}"
             )
@@ -116,9 +275,14 @@ class Scheduler:
         self._heap.clear()
 
     def submit(
-        self, utterances: Sequence[Utterance], *, index: int
+        self, utterances: Sequence[Utterance], *, due: float, read_ahead: bool = False
     ) -> list[asyncio.Future[FloatArray]]:
-        """Queue utterances of sentence ``index`` of one request; one future per item.
+        """Queue the utterances of one sentence; one future per item, resolved in time.
+
+        ``due``: the ``time.monotonic()`` by which the audio is needed (:class:`DueTimes`).
+        ``read_ahead``: queued before anyone waits for it (a stream's later sentences); it
+        never keeps a sentence someone waits for from running on every lane, until it is
+        due itself.
 
         Raises Overloaded at once, queueing nothing, when the queue is full.
         """
@@ -130,11 +294,12 @@ class Scheduler:
             )
         self.start()
         loop = asyncio.get_running_loop()
-        priority = (index, next(self._arrivals))
+        priority = (due, next(self._arrivals))
+        now = time.monotonic()
         futures = []
         for utterance in utterances:
             future: asyncio.Future[FloatArray] = loop.create_future()
-            heapq.heappush(self._heap, _Item(priority, utterance, future, time.monotonic()))
+            heapq.heappush(self._heap, _Item(priority, utterance, future, read_ahead, now))
             futures.append(future)
         self._report_depth()
         self._wakeup.set()
@@ -151,7 +316,7 @@ class Scheduler:
         """The most urgent item, plus the items closest to it in length among the next few.
 
         Grouping similar lengths limits padding; looking only a few batches ahead keeps the
-        priority order (first sentences first) nearly intact.
+        due order nearly intact.
         """
         head = self._pop_live()
         if head is None:
@@ -165,13 +330,32 @@ class Scheduler:
         for item in window[self._batch_size - 1 :]:
             heapq.heappush(self._heap, item)
         self._report_depth()
-        if batch and self._metrics is not None:
+        if self._metrics is not None:
             voice = self.engine.voice.id
             now = time.monotonic()
             self._metrics.batch_size.labels(voice).observe(len(batch))
             for item in batch:
                 self._metrics.queue_wait.labels(voice).observe(now - item.queued)
         return batch
+
+    def _may_run_alone(self, batch: list[_Item]) -> bool:
+        """Whether ``batch`` should have every lane: someone waits for all of it, and nobody
+        waits for anything still queued before the batch would be done."""
+        if self.engine.lanes < 2:
+            return False
+        now = time.monotonic()
+        if not all(self._waited_for(item, now) for item in batch):
+            return False
+        done = now + sum(
+            self.pace.inference_seconds(len(i.utterance.text), i.utterance.params.speed)
+            for i in batch
+        )
+        return not any(self._waited_for(i, done) for i in self._heap if not i.future.done())
+
+    @staticmethod
+    def _waited_for(item: _Item, now: float) -> bool:
+        """Someone waits for the item at ``now``: it is no read-ahead, or it is due."""
+        return not item.read_ahead or item.due <= now
 
     def _report_depth(self) -> None:
         if self._metrics is not None:
@@ -185,25 +369,35 @@ class Scheduler:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            # Take a batch only once a worker is free, so items wait in priority order.
+            # Take a batch only once a lane is free, so items leave in due order.
             await self._slots.acquire()
             if self._max_wait and len(self._heap) < self._batch_size:
                 await asyncio.sleep(self._max_wait)
+            try:
+                await self._lanes.take()
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
             batch = self._take_batch()
             if not batch:
+                self._lanes.give()
                 self._slots.release()
                 continue
-            task = asyncio.get_running_loop().create_task(self._infer(batch))
+            extra = self._lanes.take_rest() if self._may_run_alone(batch) else 0
+            task = asyncio.get_running_loop().create_task(self._infer(batch, 1 + extra))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _infer(self, batch: list[_Item]) -> None:
-        """Run one batch on the executor and resolve its futures; always frees its slot."""
+    async def _infer(self, batch: list[_Item], lanes: int) -> None:
+        """Run one batch on the executor and resolve its futures; always frees its lanes."""
         loop = asyncio.get_running_loop()
         utterances = [item.utterance for item in batch]
+        exclusive = lanes == self._lanes.total and lanes > 1
         started = time.monotonic()
         try:
-            results = await loop.run_in_executor(self._executor, self.engine.infer, utterances)
+            results = await loop.run_in_executor(
+                self._executor, lambda: self.engine.infer(utterances, exclusive=exclusive)
+            )
         except asyncio.CancelledError:
             for item in batch:
                 item.future.cancel()
@@ -215,9 +409,23 @@ class Scheduler:
                     item.future.set_exception(exc)
             return
         finally:
+            self._lanes.give(lanes)
             self._slots.release()
-        if self._metrics is not None:
-            self._metrics.inference.labels(self.engine.voice.id).observe(time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        self._observe(batch, results, elapsed, exclusive)
         for item, audio in zip(batch, results, strict=True):
             if not item.future.done():
                 item.future.set_result(audio)
+
+    def _observe(
+        self, batch: list[_Item], results: list[FloatArray], elapsed: float, exclusive: bool
+    ) -> None:
+        rate = self.engine.sample_rate
+        audio = sum(
+            len(r) / rate * i.utterance.params.speed for i, r in zip(batch, results, strict=True)
+        )
+        self.pace.observe(sum(len(i.utterance.text) for i in batch), audio, elapsed)
+        if self._metrics is not None:
+            voice = self.engine.voice.id
+            self._metrics.inference.labels(voice).observe(elapsed)
+            self._metrics.inference_runs.labels(voice, "exclusive" if exclusive else "lane").inc()

@@ -7,9 +7,10 @@
             ─► volume, sentence silence, resampling ─► AudioChunk ─► encoder
 
 The synchronous methods (:meth:`Synthesizer.synthesize`, :meth:`Synthesizer.stream`) call
-the engine on the caller's thread: that is the library and the CLI. The async ones
-(:meth:`Synthesizer.asynthesize`, :meth:`Synthesizer.astream`) go through one
-:class:`~voxserve.scheduler.Scheduler` per engine: that is the HTTP server.
+the engine on the caller's thread, one sentence at a time on every core: that is the
+library and the CLI. The async ones (:meth:`Synthesizer.asynthesize`,
+:meth:`Synthesizer.astream`) go through one :class:`~voxserve.scheduler.Scheduler` per
+engine, all sharing the machine's inference lanes: that is the HTTP server.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ from voxserve.engines.base import Engine
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, InvalidParameter, TextTooLong
 from voxserve.metrics import Metrics
-from voxserve.scheduler import Scheduler
+from voxserve.scheduler import DueTimes, Lanes, Scheduler
 from voxserve.settings import Settings
 from voxserve.text import normalize, split_sentences
 from voxserve.types import (
@@ -114,11 +116,11 @@ class Synthesizer:
         self.library = library
         self.settings = settings
         self.metrics = metrics
-        # Inference threads shared by all voices; each onnxruntime call gets
-        # cores / workers intra-op threads (Settings.resolved_threads).
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.inference_workers, thread_name_prefix="voxserve-infer"
-        )
+        # The machine's inference lanes, shared by every voice's scheduler, and a thread
+        # for each.
+        lanes = settings.resolved_lanes()
+        self.lanes = Lanes(lanes)
+        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="voxserve-infer")
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()
 
@@ -193,7 +195,7 @@ class Synthesizer:
         for index in range(len(plan.sentences)):
             utterances = self._prepare(engine, plan, index)
             with self._sync_lock:
-                pieces = engine.infer(utterances) if utterances else []
+                pieces = engine.infer(utterances, exclusive=True) if utterances else []
             yield self._finish(plan, index, pieces, resampler, engine.sample_rate)
 
     def stream_encoded(self, request: SynthesisRequest) -> Iterator[bytes]:
@@ -240,15 +242,17 @@ class Synthesizer:
             sched = Scheduler(
                 engine,
                 self._executor,
+                lanes=self.lanes,
                 # Where a batch runs item by item (Piper on CPU), batching would only make
                 # every sentence of the batch wait for the slowest one.
                 batch_size=self.settings.batch_size if engine.batching else 1,
                 max_wait_ms=self.settings.batch_max_wait_ms,
                 max_queue=self.settings.max_queue,
-                concurrency=self.settings.inference_workers,
                 metrics=self.metrics,
             )
             self._schedulers[engine.voice.id] = sched
+            if self.metrics is not None:
+                self.metrics.add_voice(engine.voice.id)
         return sched
 
     def _prune_schedulers(self) -> None:
@@ -261,16 +265,28 @@ class Synthesizer:
     def schedulers(self) -> list[Scheduler]:
         return list(self._schedulers.values())
 
-    async def astream(self, plan: Plan) -> AsyncIterator[AudioChunk]:
+    async def astream(self, plan: Plan, *, whole: bool = False) -> AsyncIterator[AudioChunk]:
         """Yield chunks of a planned request; inference goes through the scheduler.
 
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded, so the
-        model keeps working while the caller encodes and sends. If the caller stops (a
-        client hung up), the queued sentences are cancelled before they reach the model.
+        model keeps working while the caller encodes and sends. Each is due when playback
+        will reach it, or, with ``whole`` (the caller collects every chunk before it sends
+        anything), when the whole request could at best be done (scheduler.DueTimes). If
+        the caller stops (a client hung up), the queued sentences are cancelled before
+        they reach the model.
         """
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
         sched = self.scheduler(engine)
+        params = plan.params
+        clock = DueTimes(
+            plan.sentences,
+            sched.pace,
+            speed=params.speed,
+            pause=params.sentence_silence,
+            whole=whole,
+            start=time.monotonic(),
+        )
         resampler = Resampler(engine.sample_rate, plan.output_rate)
         pending: list[list[asyncio.Future[FloatArray]]] = []
         total = len(plan.sentences)
@@ -279,17 +295,29 @@ class Synthesizer:
                 while len(pending) < STREAM_LOOKAHEAD + 1 and index + len(pending) < total:
                     ahead = index + len(pending)
                     utterances = self._prepare(engine, plan, ahead)
-                    pending.append(sched.submit(utterances, index=ahead))
+                    pending.append(
+                        sched.submit(
+                            utterances, due=clock.due(ahead), read_ahead=clock.read_ahead(ahead)
+                        )
+                    )
                 pieces = [await f for f in pending.pop(0)]
-                yield self._finish(plan, index, pieces, resampler, engine.sample_rate)
+                chunk = self._finish(plan, index, pieces, resampler, engine.sample_rate)
+                if not whole:
+                    self._observe_gap(plan, clock.sent(index, chunk.duration, time.monotonic()))
+                yield chunk
         finally:
             for futures in pending:
                 for future in futures:
                     future.cancel()
 
+    def _observe_gap(self, plan: Plan, gap: float) -> None:
+        if gap > 0 and self.metrics is not None:
+            self.metrics.stream_late_sentences.labels(plan.voice.id).inc()
+            self.metrics.stream_gap_seconds.labels(plan.voice.id).inc(gap)
+
     async def asynthesize(self, plan: Plan) -> Audio:
         """Synthesize a planned request through the scheduler and encode it whole."""
-        chunks = [chunk async for chunk in self.astream(plan)]
+        chunks = [chunk async for chunk in self.astream(plan, whole=True)]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.encode_chunks, plan, chunks)
 

@@ -41,13 +41,20 @@ WARMUP_TEXT = "Ready."
 
 
 async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
-    """Load the preloaded voices (VOXSERVE_PRELOAD) and run one real synthesis on each."""
+    """Load the preloaded voices (VOXSERVE_PRELOAD) and run one real synthesis on each.
+
+    That synthesis runs alone, so on every core; where an engine has lanes, one run on a
+    lane warms that session too (onnxruntime's first run of a session is slow).
+    """
     loop = asyncio.get_running_loop()
     engines = await loop.run_in_executor(None, synth.library.preload)
     for engine in engines:
         metrics.model_load.labels(engine.voice.id).set(synth.library.load_seconds(engine.voice))
         plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))
         await synth.asynthesize(plan)
+        if engine.lanes > 1:
+            utterances = engine.prepare(plan.sentences[0], plan.params)
+            await loop.run_in_executor(None, engine.infer, utterances)
 
 
 def create_app(
