@@ -235,6 +235,8 @@ def test_dashboard_has_the_panels_operators_need() -> None:
         "voxserve_gpu_memory_used_bytes",
         "voxserve_voices_loaded",
         "voxserve_ready",
+        "voxserve_inference_runs_total",
+        "voxserve_stream_gap_seconds_total",
     ):
         assert metric in exprs, metric
     (variable,) = load_dashboard()["templating"]["list"]
