@@ -310,13 +310,31 @@ def test_a_read_ahead_sentence_that_is_due_keeps_the_lanes_shared() -> None:
     assert engine.peak == 2
 
 
-def test_an_engine_with_one_lane_never_runs_exclusively(executor: ThreadPoolExecutor) -> None:
+def test_on_a_machine_of_one_lane_every_run_is_exclusive(executor: ThreadPoolExecutor) -> None:
+    """With one lane nothing ever runs beside a batch, queued work or not."""
     engine = FakeEngine(lanes=1)
 
     async def body(sched: Scheduler) -> list[FloatArray]:
-        return [await f for f in sched.submit(utterances("alone"), due=0.0)]
+        futures = sched.submit(utterances("one"), due=0.0)
+        futures += sched.submit(utterances("two"), due=0.0)
+        return [await f for f in futures]
 
     run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
+    assert engine.exclusive == [True, True]
+
+
+def test_a_one_lane_engine_among_more_lanes_keeps_to_one(executor: ThreadPoolExecutor) -> None:
+    """A GPU engine (one lane) on a machine of four CPU lanes: never told it has them all."""
+    engine = FakeEngine(lanes=1)
+
+    async def main() -> None:
+        sched = Scheduler(engine, executor, lanes=Lanes(4), batch_size=1, max_wait_ms=0)
+        try:
+            await asyncio.gather(*sched.submit(utterances("alone"), due=0.0))
+        finally:
+            await sched.stop()
+
+    asyncio.run(main())
     assert engine.exclusive == [False]
 
 

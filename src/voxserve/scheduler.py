@@ -392,7 +392,7 @@ class Scheduler:
         """Run one batch on the executor and resolve its futures; always frees its lanes."""
         loop = asyncio.get_running_loop()
         utterances = [item.utterance for item in batch]
-        exclusive = lanes == self._lanes.total and lanes > 1
+        exclusive = lanes == self._lanes.total  # nothing else runs: every core is its own
         started = time.monotonic()
         try:
             results = await loop.run_in_executor(
