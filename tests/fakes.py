@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from voxserve.engines.base import Head, Rest
 from voxserve.errors import EngineError
 from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
 
@@ -77,6 +78,23 @@ class FakeEngine:
         if failing:
             raise EngineError(f"fake engine told to fail on {sorted(failing)}")
         return [self.render(text) for text in texts]
+
+    def infer_head(
+        self, batch: Sequence[Utterance], seconds: float, *, exclusive: bool = False
+    ) -> list[Head]:
+        """The first ``seconds`` of each rendering; the rest carries the remaining samples."""
+        samples = round(seconds * self._rate)
+        heads = []
+        for utterance, audio in zip(batch, self.infer(batch, exclusive=exclusive), strict=True):
+            rest = Rest(utterance, audio[samples:]) if len(audio) > samples else None
+            heads.append(Head(audio[:samples], rest))
+        return heads
+
+    def infer_rest(self, batch: Sequence[Rest], *, exclusive: bool = False) -> list[FloatArray]:
+        with self._lock:
+            self.batches.append([f"rest of {rest.utterance.text}" for rest in batch])
+            self.exclusive.append(exclusive)
+        return [rest.state for rest in batch]
 
     def render(self, text: str) -> FloatArray:
         """The audio :meth:`infer` returns for ``text``."""

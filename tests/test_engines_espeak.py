@@ -11,7 +11,7 @@ import logging
 import numpy as np
 import pytest
 
-from voxserve.engines.base import Engine
+from voxserve.engines.base import Engine, Rest
 from voxserve.engines.espeak import SAMPLE_RATE, EspeakEngine, espeak_binary, list_espeak_voices
 from voxserve.errors import EngineError
 from voxserve.types import SynthesisParams, Voice
@@ -118,3 +118,13 @@ def test_a_missing_program_is_an_engine_error(voices: dict[str, Voice]) -> None:
     (utterance,) = engine.prepare("Hallo.", SynthesisParams())
     with pytest.raises(EngineError, match="espeak-ng failed for voice espeak-de"):
         engine.infer([utterance])
+
+
+def test_a_head_is_the_whole_sentence_and_there_is_no_rest(german: EspeakEngine) -> None:
+    """espeak-ng cannot stop early: infer_head returns all of the audio."""
+    (utterance,) = german.prepare(GERMAN, SynthesisParams())
+    (head,) = german.infer_head([utterance], 0.5)
+    assert head.rest is None
+    assert len(head.audio) / SAMPLE_RATE > 2.0
+    with pytest.raises(TypeError, match="no rest"):
+        german.infer_rest([Rest(utterance, None)])

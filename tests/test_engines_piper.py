@@ -18,6 +18,7 @@ from voxserve.engines.piper import (
     read_config,
     select_providers,
 )
+from voxserve.engines.piper_model import vocoder_input
 from voxserve.engines.voices import piper_voice
 from voxserve.errors import InvalidParameter, VoiceLoadError
 from voxserve.types import SynthesisParams, Utterance, Voice
@@ -262,6 +263,106 @@ def test_lanes_run_side_by_side_each_with_its_own_result(two_lanes: PiperEngine)
         got = list(pool.map(lambda u: two_lanes.infer([u])[0], utterances * 2))
     for a, b in zip(got, expected * 2, strict=True):
         assert np.array_equal(a, b)
+
+
+# -- heads: the vocoder on part of a sentence ------------------------------------------------
+
+
+def head_and_rest(engine: PiperEngine, u: Utterance, seconds: float, **kw: bool) -> np.ndarray:
+    (head,) = engine.infer_head([u], seconds, **kw)
+    assert head.rest is not None
+    (rest,) = engine.infer_rest([head.rest], **kw)
+    return np.concatenate([head.audio, rest])
+
+
+@pytest.mark.parametrize("seconds", [0.3, 1.0])
+def test_a_head_and_its_rest_are_the_whole_audio(engine: PiperEngine, seconds: float) -> None:
+    """Cut at ``seconds``, the vocoder's two halves join as if it had run once: the same
+    length and every sample within 1e-5 (16-bit audio resolves 3e-5; measured: 2e-7)."""
+    assert engine.splits_vocoder
+    for text in (SENTENCES[2], SENTENCES[4]):
+        (u,) = engine.prepare(text, DETERMINISTIC)
+        (head,) = engine.infer_head([u], seconds)
+        assert len(head.audio) == round(seconds * engine.sample_rate / 256) * 256
+        whole = engine.infer([u])[0]
+        joined = head_and_rest(engine, u, seconds)
+        assert len(joined) == len(whole)
+        assert float(np.abs(joined - whole).max()) < 1e-5, text
+
+
+def test_a_short_sentence_is_one_head_with_no_rest(engine: PiperEngine) -> None:
+    (u,) = engine.prepare("Hi.", DETERMINISTIC)
+    (head,) = engine.infer_head([u], 1.0)
+    assert head.rest is None
+    assert np.array_equal(head.audio, engine.infer([u])[0])
+
+
+def test_heads_of_a_padded_batch_match_heads_one_by_one(engine: PiperEngine) -> None:
+    """engine has batching on: sentences of very different lengths in one call."""
+    batch = [u for s in SENTENCES for u in engine.prepare(s, DETERMINISTIC)]
+    together = engine.infer_head(batch, 0.5)
+    for u, head in zip(batch, together, strict=True):
+        (alone,) = engine.infer_head([u], 0.5)
+        assert (head.rest is None) == (alone.rest is None), u.text
+        assert float(np.abs(head.audio - alone.audio).max()) < 1e-3, u.text
+    rests = [h.rest for h in together if h.rest is not None]
+    assert len(rests) >= 2
+    for rest, audio in zip(rests, engine.infer_rest(rests), strict=True):
+        (alone,) = engine.infer_rest([rest])
+        assert len(audio) == len(alone)
+        assert float(np.abs(audio - alone).max()) < 1e-3, rest.utterance.text
+
+
+def test_heads_with_voice_noise_join_into_a_whole_sentence(engine: PiperEngine) -> None:
+    """With the voice's own noise the head and the rest come from one draw: the rest starts
+    where the head stopped, and together they last as long as the durations say."""
+    (u,) = engine.prepare(SENTENCES[4], SynthesisParams())
+    joined = head_and_rest(engine, u, 0.5)
+    assert len(joined) % 256 == 0
+    assert len(joined) / engine.sample_rate > 3.0
+    step = np.abs(np.diff(joined))
+    seam = round(0.5 * engine.sample_rate / 256) * 256
+    assert step[seam - 1] < 10 * np.percentile(step, 99)  # no click at the cut
+
+
+def test_lane_and_exclusive_heads_agree(two_lanes: PiperEngine) -> None:
+    (u,) = two_lanes.prepare(SENTENCES[2], DETERMINISTIC)
+    a = head_and_rest(two_lanes, u, 0.5, exclusive=True)
+    b = head_and_rest(two_lanes, u, 0.5)
+    assert float(np.abs(a - b).max()) < 1e-5
+
+
+def test_a_graph_that_cannot_be_cut_gives_whole_heads(
+    joe: Voice, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model whose vocoder is not where Piper's export puts it loads whole; a head is then
+    all of the sentence, with no rest."""
+    import onnx
+
+    model = onnx.load(str(joe.model_path))
+    for node in model.graph.node:
+        node.name = node.name.replace("/dec/", "/generator/")
+    path = tmp_path / "renamed.onnx"
+    onnx.save(model, str(path))
+    (tmp_path / "renamed.onnx.json").write_bytes(Path(str(joe.config_path)).read_bytes())
+    voice = piper_voice(path, tmp_path / "renamed.onnx.json", source="test")
+    with caplog.at_level(logging.INFO, logger="voxserve.engines.piper_model"):
+        uncut = PiperEngine(voice, device="cpu", threads=2)
+    assert not uncut.splits_vocoder
+    assert "cannot be run apart" in caplog.text
+    (u,) = uncut.prepare(SENTENCES[2], DETERMINISTIC)
+    (head,) = uncut.infer_head([u], 0.5)
+    assert head.rest is None
+    assert np.array_equal(head.audio, uncut.infer([u])[0])
+
+
+def test_the_vocoder_input_is_the_latent_the_first_vocoder_layer_reads(joe: Voice) -> None:
+    import onnx
+
+    model = onnx.load(str(joe.model_path))
+    latent = vocoder_input(model)
+    readers = [n.name for n in model.graph.node if latent in n.input]
+    assert readers == ["/dec/conv_pre/Conv"]
 
 
 def test_infer_of_hand_built_ids_runs(engine: PiperEngine) -> None:

@@ -201,13 +201,16 @@ def test_cache_miss_hit_hit_bypass_gives_a_hit_ratio_of_two_thirds(
 def test_scheduler_and_lifecycle_metrics(
     registry: CollectorRegistry, make_client: MakeClient
 ) -> None:
-    """Batches, queue waits and depth from real requests; readiness follows the lifespan.
+    """Batches, queue waits, runs and depth from real requests; readiness follows the
+    lifespan.
 
-    Each plain short sentence is one utterance, so the sum of batch sizes (items
-    inferred) and the number of queue waits both grow by exactly the sentences sent.
+    Each plain short sentence is one utterance, so the sum of batch sizes (items inferred)
+    and the number of queue waits both grow by exactly the sentences sent, and by one more
+    for a stream, whose first sentence is inferred in two parts (its head, then the rest).
     """
     voice = {"voice": VOICE}
     client = make_client(cache="off")
+    text = "The train leaves at noon. We should hurry. Bring the tickets."
     with client:
         assert value(registry, "voxserve_ready") == 1
         assert value(registry, "voxserve_voices_loaded") == 1
@@ -217,11 +220,21 @@ def test_scheduler_and_lifecycle_metrics(
         waits_before = value(registry, "voxserve_queue_wait_seconds_count", **voice)
         inferences_before = value(registry, "voxserve_inference_seconds_count", **voice)
 
-        speak(client, "The train leaves at noon. We should hurry. Bring the tickets.")
-
+        speak(client, text, stream=False)
         assert value(registry, "voxserve_batch_size_sum", **voice) == items_before + 3
-        assert value(registry, "voxserve_batch_size_count", **voice) > batches_before
         assert value(registry, "voxserve_queue_wait_seconds_count", **voice) == waits_before + 3
+
+        speak(client, text, stream=True)
+        assert value(registry, "voxserve_batch_size_sum", **voice) == items_before + 3 + 4
+        batches = value(registry, "voxserve_batch_size_count", **voice)
+        assert batches > batches_before
+        assert value(registry, "voxserve_queue_wait_seconds_count", **voice) == waits_before + 7
+        runs = sum(
+            value(registry, "voxserve_inference_runs_total", mode=mode, **voice)
+            for mode in ("exclusive", "lane")
+        )
+        assert runs == batches  # every batch is one run, counted once by its mode
+        assert value(registry, "voxserve_stream_gap_seconds_total", **voice) >= 0
         assert value(registry, "voxserve_queue_wait_seconds_sum", **voice) >= 0
         assert value(registry, "voxserve_inference_seconds_count", **voice) > inferences_before
         assert value(registry, "voxserve_queue_depth", **voice) == 0

@@ -593,3 +593,73 @@ def test_an_engine_error_fails_only_its_batch_and_the_scheduler_keeps_serving(
     assert_audio_of(outcomes[2:], engine, ["fine", "okay"])  # type: ignore[arg-type]
     assert_audio_of(later, engine, ["after"])
     assert any("inference failed" in r.getMessage() for r in caplog.records)
+
+
+# -- heads and rests ---------------------------------------------------------------------------
+
+
+def test_a_head_and_its_rest_come_back_as_the_whole_audio(executor: ThreadPoolExecutor) -> None:
+    engine = FakeEngine()
+    text = "a sentence long enough to cut"
+
+    async def body(sched: Scheduler) -> FloatArray:
+        (head,) = [await f for f in sched.submit_head(utterances(text), 0.01, due=0.0)]
+        assert head.rest is not None
+        (rest,) = [await f for f in sched.submit_rest([head.rest], due=1.0)]
+        return np.concatenate([head.audio, rest])
+
+    joined = run_with(engine, executor, body, batch_size=1, max_wait_ms=0.0)
+    assert np.array_equal(joined, engine.render(text))
+    assert engine.batches == [[text], [f"rest of {text}"]]
+
+
+def test_heads_rests_and_whole_sentences_never_share_a_batch(
+    executor: ThreadPoolExecutor,
+) -> None:
+    """Each batch is one engine call, so its items must all ask for the same call."""
+    engine = FakeEngine()
+    texts = ["head one", "whole one", "head two", "whole two"]
+
+    async def body(sched: Scheduler) -> None:
+        heads = sched.submit_head(utterances(texts[0]), 0.01, due=0.0)
+        wholes = sched.submit(utterances(texts[1]), due=0.0)
+        heads += sched.submit_head(utterances(texts[2]), 0.01, due=0.0)
+        wholes += sched.submit(utterances(texts[3]), due=0.0)
+        rests = [h.rest for h in await asyncio.gather(*heads) if h.rest is not None]
+        await asyncio.gather(*wholes, *sched.submit_rest(rests, due=0.0))
+
+    run_with(engine, executor, body, batch_size=4, max_wait_ms=0.0)
+    assert sorted(map(sorted, engine.batches)) == [
+        ["head one", "head two"],
+        ["rest of head one", "rest of head two"],
+        ["whole one", "whole two"],
+    ]
+
+
+def test_a_rest_is_read_ahead_and_waits_while_a_new_head_runs_alone() -> None:
+    engine = SlowEngine(lanes=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        async def body(sched: Scheduler) -> None:
+            (first,) = await asyncio.gather(
+                *sched.submit_head(utterances("first " * 9), 0.01, due=0.0)
+            )
+            assert first.rest is not None
+            later = time.monotonic() + 60
+            futures = sched.submit_head(utterances("second " * 9), 0.01, due=time.monotonic())
+            futures += sched.submit_rest([first.rest], due=later)
+            await asyncio.gather(*futures)
+
+        run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0)
+    assert engine.batches == [["first " * 9], ["second " * 9], [f"rest of {'first ' * 9}"]]
+    assert engine.exclusive == [True, True, False]
+
+
+def test_a_sent_head_moves_the_playhead_but_not_to_the_next_sentence() -> None:
+    pace = Pace(audio_per_char=0.1, real_time_factor=0.5)
+    clock = DueTimes(["a" * 30, "b" * 10], pace, whole=False, start=0.0)
+    assert clock.sent(0, duration=1.0, now=0.4, complete=False) == 0.0
+    assert clock.due(0) == pytest.approx(1.4)  # the rest: when the head has played
+    assert clock.due(1) == pytest.approx(3.4)  # after the rest: 3 s expected, 1 s sent
+    assert clock.sent(0, duration=2.0, now=1.9) == pytest.approx(0.5)  # the rest was late
+    assert clock.due(1) == pytest.approx(3.9)

@@ -348,16 +348,33 @@ def run_async(settings: Settings, request: SynthesisRequest) -> tuple[list[Audio
     return asyncio.run(main())
 
 
+def sentences_of(chunks: list[AudioChunk]) -> list[AudioChunk]:
+    """One chunk per sentence: a head chunk (complete=False) joined to the rest after it."""
+    joined: list[AudioChunk] = []
+    parts: list[AudioChunk] = []
+    for chunk in chunks:
+        parts.append(chunk)
+        if chunk.complete:
+            samples = np.concatenate([p.samples for p in parts])
+            assert {(p.index, p.text) for p in parts} == {(chunk.index, chunk.text)}
+            joined.append(AudioChunk(samples, chunk.sample_rate, chunk.index, chunk.text))
+            parts = []
+    assert parts == []
+    return joined
+
+
 def test_async_stream_and_synthesize_match_the_sync_output(
     synth: Synthesizer, settings: Settings
 ) -> None:
-    """With one lane, astream/asynthesize (through the scheduler) give the same chunks and
-    bytes as stream/synthesize (direct calls): the same session runs both."""
+    """With one lane and whole sentences, astream/asynthesize (through the scheduler) give
+    the same chunks and bytes as stream/synthesize (direct calls): the same session runs
+    both."""
     request = SynthesisRequest(THREE, format="wav", params=det())
     sync_chunks = list(synth.stream(request))
     sync_audio = synth.synthesize(request)
 
-    chunks, data = run_async(settings.model_copy(update={"inference_workers": 1}), request)
+    one_lane = {"inference_workers": 1, "stream_head_seconds": 0.0}
+    chunks, data = run_async(settings.model_copy(update=one_lane), request)
     assert [(c.index, c.text) for c in chunks] == [(c.index, c.text) for c in sync_chunks]
     for a, b in zip(chunks, sync_chunks, strict=True):
         assert np.array_equal(a.samples, b.samples)
@@ -373,12 +390,50 @@ def test_async_output_on_lanes_matches_the_sync_output_to_rounding(
     request = SynthesisRequest(THREE, format="wav", params=det())
     sync_chunks = list(synth.stream(request))
 
-    chunks, _ = run_async(
-        settings.model_copy(update={"threads": 2, "inference_workers": 2}), request
-    )
+    lanes = {"threads": 2, "inference_workers": 2, "stream_head_seconds": 0.0}
+    chunks, _ = run_async(settings.model_copy(update=lanes), request)
     assert [len(c.samples) for c in chunks] == [len(c.samples) for c in sync_chunks]
     for a, b in zip(chunks, sync_chunks, strict=True):
         assert float(np.abs(a.samples - b.samples).max()) < 1e-5
+
+
+def test_a_stream_sends_the_head_of_its_first_sentence_then_the_rest(
+    synth: Synthesizer, settings: Settings
+) -> None:
+    """The first sentence arrives as its first half second (whole vocoder frames), then the
+    rest; joined, every sentence is the sync output to within 1e-5. The whole response
+    (asynthesize) is the same audio."""
+    text = "The first sentence is here, and it goes on for a while longer. A second one."
+    request = SynthesisRequest(text, format="wav", params=det())
+    sync_chunks = list(synth.stream(request))
+
+    chunks, data = run_async(settings.model_copy(update={"stream_head_seconds": 0.5}), request)
+    assert [(c.index, c.complete) for c in chunks] == [(0, False), (0, True), (1, True)]
+    assert chunks[0].duration == pytest.approx(43 * 256 / 22050)  # round(0.5 s / 256 samples)
+    joined = sentences_of(chunks)
+    assert [len(c.samples) for c in joined] == [len(c.samples) for c in sync_chunks]
+    for a, b in zip(joined, sync_chunks, strict=True):
+        assert float(np.abs(a.samples - b.samples).max()) < 1e-5
+    whole, rate = decode(data)
+    assert rate == 22050
+    assert len(whole) == sum(len(c.samples) for c in sync_chunks)
+
+
+def test_a_first_sentence_not_much_longer_than_the_head_comes_whole(
+    settings: Settings,
+) -> None:
+    chunks, _ = run_async(
+        settings.model_copy(update={"stream_head_seconds": 1.0}),
+        SynthesisRequest("Hi there. Bye.", params=det()),
+    )
+    assert [(c.index, c.complete) for c in chunks] == [(0, True), (1, True)]
+
+
+def test_an_espeak_stream_comes_in_whole_sentences(settings: Settings) -> None:
+    """espeak-ng cannot stop early: its head is the whole sentence."""
+    text = "This is a rather long first sentence for the robot voice to speak. Then another."
+    chunks, _ = run_async(settings, SynthesisRequest(text, voice="espeak-en-us", params=det()))
+    assert [(c.index, c.complete) for c in chunks] == [(0, True), (1, True)]
 
 
 def test_a_synthesizer_serves_successive_event_loops_cleanly(

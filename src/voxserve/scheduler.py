@@ -18,6 +18,11 @@ and resolves exactly one future per item. It knows nothing about the engine beyo
   late; then they go first, because a gap in audio already playing is worse than a
   slightly later start.
 
+A stream's first sentence is asked of the engine in two parts where it can split it
+(Engine.infer_head, Engine.infer_rest): the head is due like the sentence, the rest when
+the head has played. Under a burst of new streams every head therefore goes before any
+rest, and the rests before anyone's later sentences, as long as nobody's audio runs dry.
+
 **Lanes.** On a CPU one inference with every core finishes a sentence soonest, but one
 inference per core, each on one thread, gets more audio out of the machine (measured on
 2 cores: 1.12 to 1.35 x; onnxruntime's intra-op threads idle through the model's serial
@@ -38,8 +43,9 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any, Literal, cast
 
-from voxserve.engines.base import Engine
+from voxserve.engines.base import Engine, Head, Rest
 from voxserve.errors import Overloaded
 from voxserve.metrics import Metrics
 from voxserve.types import FloatArray, Utterance
@@ -92,8 +98,9 @@ class DueTimes:
     """When each sentence of one request is needed: the ``due`` of Scheduler.submit.
 
     A whole response is due, every sentence of it, when it could at best be complete. A
-    stream's sentence is due when the listener's playback reaches it; the playhead starts
-    at the expected first audio and follows what was actually sent (:meth:`sent`).
+    stream's sentence (or the rest of one whose head was sent) is due when the listener's
+    playback reaches it; the playhead starts at the expected first audio and follows what
+    was actually sent (:meth:`sent`).
     """
 
     def __init__(
@@ -115,6 +122,8 @@ class DueTimes:
         """When the sentence after the last one sent starts playing."""
         self._next = 0
         """That sentence's index."""
+        self._playing = False
+        """Whether any audio was sent yet."""
 
     def due(self, index: int) -> float:
         if self.whole:
@@ -125,16 +134,21 @@ class DueTimes:
         """True for a stream's sentences after the first: queued before they are needed."""
         return not self.whole and index > 0
 
-    def sent(self, index: int, duration: float, now: float) -> float:
-        """Sentence ``index`` (``duration`` seconds long) reached the client at ``now``.
+    def sent(self, index: int, duration: float, now: float, *, complete: bool = True) -> float:
+        """Audio of sentence ``index`` (``duration`` seconds; its start only, unless
+        ``complete``) reached the client at ``now``.
 
-        Returns how long the listener had been waiting for it (0 when it was in time, and
-        for the first sentence, whose wait is the time to first audio).
+        Returns how long the listener had been waiting for it: 0 when it was in time, and
+        for the stream's first audio, whose wait is the time to first audio.
         """
-        starts = now if index == 0 else max(self._playhead, now)
-        gap = 0.0 if index == 0 else starts - self._playhead
+        starts = max(self._playhead, now) if self._playing else now
+        gap = starts - self._playhead if self._playing else 0.0
+        self._playing = True
         self._playhead = starts + duration
-        self._next = index + 1
+        if complete:
+            self._next = index + 1
+        else:  # the rest of the sentence is what plays next
+            self._expected[index] = max(0.0, self._expected[index] - duration)
         return gap
 
 
@@ -189,18 +203,33 @@ class Lanes:
                 waiter.set_result(None)
 
 
+Kind = Literal["infer", "head", "rest"]
+"""What an item asks of the engine: a whole utterance, its head, or the rest after a head."""
+
+
 @dataclass(order=True)
 class _Item:
     priority: tuple[float, int]
     """(due, arrival): earliest due first, ties in submission order."""
-    utterance: Utterance = field(compare=False)
-    future: asyncio.Future[FloatArray] = field(compare=False)
+    work: Utterance | Rest = field(compare=False)
+    future: asyncio.Future[Any] = field(compare=False)
+    kind: Kind = field(compare=False, default="infer")
+    head_seconds: float = field(compare=False, default=0.0)
     read_ahead: bool = field(compare=False, default=False)
     queued: float = field(compare=False, default=0.0)
 
     @property
     def due(self) -> float:
         return self.priority[0]
+
+    @property
+    def utterance(self) -> Utterance:
+        return self.work.utterance if isinstance(self.work, Rest) else self.work
+
+    @property
+    def call(self) -> tuple[Kind, float]:
+        """Items with equal calls can share one batch."""
+        return self.kind, self.head_seconds
 
 
 class Scheduler:
@@ -286,7 +315,28 @@ class Scheduler:
 
         Raises Overloaded at once, queueing nothing, when the queue is full.
         """
-        if len(self._heap) + len(utterances) > self._max_queue:
+        return self._enqueue(utterances, "infer", due=due, read_ahead=read_ahead)
+
+    def submit_head(
+        self, utterances: Sequence[Utterance], seconds: float, *, due: float
+    ) -> list[asyncio.Future[Head]]:
+        """Queue utterances for their first ``seconds`` of audio (Engine.infer_head)."""
+        return self._enqueue(utterances, "head", due=due, seconds=seconds)
+
+    def submit_rest(self, rests: Sequence[Rest], *, due: float) -> list[asyncio.Future[FloatArray]]:
+        """Queue what follows heads (Engine.infer_rest): read-ahead, due when the heads end."""
+        return self._enqueue(rests, "rest", due=due, read_ahead=True)
+
+    def _enqueue(
+        self,
+        works: Sequence[Utterance | Rest],
+        kind: Kind,
+        *,
+        due: float,
+        read_ahead: bool = False,
+        seconds: float = 0.0,
+    ) -> list[asyncio.Future[Any]]:
+        if len(self._heap) + len(works) > self._max_queue:
             raise Overloaded(
                 f"The synthesis queue for {self.engine.voice.id} is full "
                 f"({self._max_queue} sentences); retry shortly.",
@@ -297,9 +347,10 @@ class Scheduler:
         priority = (due, next(self._arrivals))
         now = time.monotonic()
         futures = []
-        for utterance in utterances:
-            future: asyncio.Future[FloatArray] = loop.create_future()
-            heapq.heappush(self._heap, _Item(priority, utterance, future, read_ahead, now))
+        for work in works:
+            future: asyncio.Future[Any] = loop.create_future()
+            item = _Item(priority, work, future, kind, seconds, read_ahead, now)
+            heapq.heappush(self._heap, item)
             futures.append(future)
         self._report_depth()
         self._wakeup.set()
@@ -322,12 +373,13 @@ class Scheduler:
         if head is None:
             return []
         window: list[_Item] = []
+        other: list[_Item] = []  # items that ask the engine for something else
         while len(window) < self._batch_size * LOOKAHEAD_BATCHES and (item := self._pop_live()):
-            window.append(item)
+            (window if item.call == head.call else other).append(item)
         size = _length(head.utterance)
         window.sort(key=lambda item: abs(_length(item.utterance) - size))  # stable: ties keep order
         batch = [head, *window[: self._batch_size - 1]]
-        for item in window[self._batch_size - 1 :]:
+        for item in (*window[self._batch_size - 1 :], *other):
             heapq.heappush(self._heap, item)
         self._report_depth()
         if self._metrics is not None:
@@ -391,12 +443,11 @@ class Scheduler:
     async def _infer(self, batch: list[_Item], lanes: int) -> None:
         """Run one batch on the executor and resolve its futures; always frees its lanes."""
         loop = asyncio.get_running_loop()
-        utterances = [item.utterance for item in batch]
         exclusive = lanes == self._lanes.total  # nothing else runs: every core is its own
         started = time.monotonic()
         try:
             results = await loop.run_in_executor(
-                self._executor, lambda: self.engine.infer(utterances, exclusive=exclusive)
+                self._executor, lambda: self._call(batch, exclusive=exclusive)
             )
         except asyncio.CancelledError:
             for item in batch:
@@ -417,14 +468,27 @@ class Scheduler:
             if not item.future.done():
                 item.future.set_result(audio)
 
+    def _call(self, batch: list[_Item], *, exclusive: bool) -> list[Any]:
+        """The engine call the batch's items ask for (they all ask for the same)."""
+        kind, seconds = batch[0].call
+        if kind == "rest":
+            rests = [cast(Rest, item.work) for item in batch]
+            return self.engine.infer_rest(rests, exclusive=exclusive)
+        utterances = [item.utterance for item in batch]
+        if kind == "head":
+            return self.engine.infer_head(utterances, seconds, exclusive=exclusive)
+        return self.engine.infer(utterances, exclusive=exclusive)
+
     def _observe(
-        self, batch: list[_Item], results: list[FloatArray], elapsed: float, exclusive: bool
+        self, batch: list[_Item], results: list[Any], elapsed: float, exclusive: bool
     ) -> None:
-        rate = self.engine.sample_rate
-        audio = sum(
-            len(r) / rate * i.utterance.params.speed for i, r in zip(batch, results, strict=True)
-        )
-        self.pace.observe(sum(len(i.utterance.text) for i in batch), audio, elapsed)
+        if batch[0].kind == "infer":  # heads and rests are parts: they would skew the pace
+            rate = self.engine.sample_rate
+            audio = sum(
+                len(r) / rate * i.utterance.params.speed
+                for i, r in zip(batch, results, strict=True)
+            )
+            self.pace.observe(sum(len(i.utterance.text) for i in batch), audio, elapsed)
         if self._metrics is not None:
             voice = self.engine.voice.id
             self._metrics.inference.labels(voice).observe(elapsed)

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         5.0, ge=0, le=10_000, validation_alias=_env("BATCH_MAX_WAIT_MS")
     )
     max_queue: int = Field(256, ge=1, le=1_000_000, validation_alias=_env("MAX_QUEUE"))
+    stream_head_seconds: float = Field(
+        1.0, ge=0, le=30, validation_alias=_env("STREAM_HEAD_SECONDS"),
+        description="A stream's first sentence starts playing once this much of it is "
+        "synthesized (Piper: the vocoder runs on it alone); 0: whole sentences only.",
+    )  # fmt: skip
 
     # HTTP
     host: str = Field("127.0.0.1", validation_alias=_env("HOST"))

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from voxserve.audio import (
     output_sample_rate,
 )
 from voxserve.audio import silence as make_silence
-from voxserve.engines.base import Engine
+from voxserve.engines.base import Engine, Head
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, InvalidParameter, TextTooLong
 from voxserve.metrics import Metrics
@@ -165,19 +166,31 @@ class Synthesizer:
         return engine.prepare(plan.sentences[index], plan.params)
 
     def _finish(
-        self, plan: Plan, index: int, pieces: list[FloatArray], resampler: Resampler, rate: int
+        self,
+        plan: Plan,
+        index: int,
+        pieces: list[FloatArray],
+        resampler: Resampler,
+        rate: int,
+        *,
+        complete: bool = True,
     ) -> AudioChunk:
+        """The chunk of sentence ``index`` (or of its start, when not ``complete``)."""
         samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         samples = apply_gain(samples, plan.params.volume)
         last = index == len(plan.sentences) - 1
-        if not last and plan.params.sentence_silence > 0:
+        if complete and not last and plan.params.sentence_silence > 0:
             pause = make_silence(plan.params.sentence_silence, rate)
             samples = np.concatenate([samples, pause])
         samples = resampler.process(samples)
-        if last:
+        if complete and last:
             samples = np.concatenate([samples, resampler.flush()])
         return AudioChunk(
-            samples=samples, sample_rate=plan.output_rate, index=index, text=plan.sentences[index]
+            samples=samples,
+            sample_rate=plan.output_rate,
+            index=index,
+            text=plan.sentences[index],
+            complete=complete,
         )
 
     # -- synchronous: library and CLI --------------------------------------------------------
@@ -271,9 +284,12 @@ class Synthesizer:
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded, so the
         model keeps working while the caller encodes and sends. Each is due when playback
         will reach it, or, with ``whole`` (the caller collects every chunk before it sends
-        anything), when the whole request could at best be done (scheduler.DueTimes). If
-        the caller stops (a client hung up), the queued sentences are cancelled before
-        they reach the model.
+        anything), when the whole request could at best be done (scheduler.DueTimes).
+
+        A stream's first sentence comes in two chunks where the engine can split it: its
+        first ``VOXSERVE_STREAM_HEAD_SECONDS`` (complete=False), then the rest, made while
+        the head plays. If the caller stops (a client hung up), the queued work is
+        cancelled before it reaches the model.
         """
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
@@ -287,21 +303,37 @@ class Synthesizer:
             whole=whole,
             start=time.monotonic(),
         )
-        resampler = Resampler(engine.sample_rate, plan.output_rate)
-        pending: list[list[asyncio.Future[FloatArray]]] = []
+        head_seconds = 0.0 if whole else self.settings.stream_head_seconds
+        rate = engine.sample_rate
+        resampler = Resampler(rate, plan.output_rate)
+        pending: list[list[asyncio.Future[Any]]] = []
         total = len(plan.sentences)
         try:
             for index in range(total):
                 while len(pending) < STREAM_LOOKAHEAD + 1 and index + len(pending) < total:
                     ahead = index + len(pending)
                     utterances = self._prepare(engine, plan, ahead)
-                    pending.append(
-                        sched.submit(
-                            utterances, due=clock.due(ahead), read_ahead=clock.read_ahead(ahead)
+                    due = clock.due(ahead)
+                    if ahead == 0 and head_seconds and len(utterances) == 1:
+                        pending.append(list(sched.submit_head(utterances, head_seconds, due=due)))
+                    else:
+                        read_ahead = clock.read_ahead(ahead)
+                        pending.append(
+                            list(sched.submit(utterances, due=due, read_ahead=read_ahead))
                         )
-                    )
-                pieces = [await f for f in pending.pop(0)]
-                chunk = self._finish(plan, index, pieces, resampler, engine.sample_rate)
+                results = [await f for f in pending[0]]
+                if results and isinstance(results[0], Head):
+                    (head,) = results
+                    results = [head.audio]
+                    if head.rest is not None:
+                        chunk = self._finish(plan, 0, results, resampler, rate, complete=False)
+                        clock.sent(0, chunk.duration, time.monotonic(), complete=False)
+                        # Made while the head plays: due when playback reaches its end.
+                        pending[0] = list(sched.submit_rest([head.rest], due=clock.due(0)))
+                        yield chunk
+                        results = [await f for f in pending[0]]
+                pending.pop(0)
+                chunk = self._finish(plan, index, results, resampler, rate)
                 if not whole:
                     self._observe_gap(plan, clock.sent(index, chunk.duration, time.monotonic()))
                 yield chunk

@@ -97,16 +97,20 @@ class Utterance:
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """Synthesized audio for one sentence, as the stream yields it."""
+    """Synthesized audio for one sentence, or for its start, as the stream yields it."""
 
     samples: FloatArray
-    """Mono float32 samples in [-1, 1], trailing sentence silence included."""
+    """Mono float32 samples in [-1, 1], trailing sentence silence included (complete
+    chunks only)."""
     sample_rate: int
     """Rate of ``samples`` in Hz."""
     index: int
     """Position of the sentence in the request, from 0."""
     text: str
     """The normalized sentence."""
+    complete: bool = True
+    """False for the start of a sentence sent before the rest was synthesized (a stream's
+    first sentence); the next chunk, of the same index, completes it."""
 
     @property
     def duration(self) -> float:

@@ -3,14 +3,47 @@
 An engine speaks one voice. It turns a sentence into :class:`Utterance` objects (cheap,
 on the caller's thread) and a batch of utterances into audio (expensive, on a worker
 thread). It holds no HTTP, cache or metrics code.
+
+A stream's first sentence can be spoken before all of it is synthesized:
+:meth:`Engine.infer_head` returns the first seconds of its audio and a :class:`Rest`, which
+:meth:`Engine.infer_rest` turns into the remaining audio. Head and rest together are the
+audio :meth:`Engine.infer` gives. Piper does the acoustic model for the whole sentence, then
+runs the vocoder on the head alone; engines that cannot stop early return all of the
+audio as the head (:func:`whole_heads`), with no rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
+
+
+@dataclass(frozen=True)
+class Rest:
+    """What an engine needs to synthesize the rest of an utterance after its head."""
+
+    utterance: Utterance
+    """The utterance it continues."""
+    state: Any
+    """The engine's own (Piper: the latent frames and where the head stopped)."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first part of an utterance's audio."""
+
+    audio: FloatArray
+    """Mono float32 samples from the start."""
+    rest: Rest | None
+    """The remainder to synthesize; None when ``audio`` is all of it."""
+
+
+def whole_heads(engine: Engine, batch: Sequence[Utterance], *, exclusive: bool) -> list[Head]:
+    """``infer_head`` for an engine that cannot stop early: each head is the whole audio."""
+    return [Head(audio, None) for audio in engine.infer(batch, exclusive=exclusive)]
 
 
 @runtime_checkable
@@ -48,6 +81,17 @@ class Engine(Protocol):
         ``exclusive``: no other call runs meanwhile, so this one may use every lane (all
         cores) to finish sooner. Otherwise it must keep to one lane.
         """
+        ...
+
+    def infer_head(
+        self, batch: Sequence[Utterance], seconds: float, *, exclusive: bool = False
+    ) -> list[Head]:
+        """At least the first ``seconds`` of each item's audio (Piper: whole frames), and its
+        rest, if any."""
+        ...
+
+    def infer_rest(self, batch: Sequence[Rest], *, exclusive: bool = False) -> list[FloatArray]:
+        """The audio after each head: appended to it, what :meth:`infer` would have given."""
         ...
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from voxserve.engines.base import Head, Rest, whole_heads
 from voxserve.errors import EngineError
 from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
 
@@ -90,6 +91,14 @@ class EspeakEngine:
 
     def infer(self, batch: Sequence[Utterance], *, exclusive: bool = False) -> list[FloatArray]:
         return [self._speak(u) for u in batch]  # espeak-ng is single-threaded either way
+
+    def infer_head(
+        self, batch: Sequence[Utterance], seconds: float, *, exclusive: bool = False
+    ) -> list[Head]:
+        return whole_heads(self, batch, exclusive=exclusive)  # one espeak-ng run per sentence
+
+    def infer_rest(self, batch: Sequence[Rest], *, exclusive: bool = False) -> list[FloatArray]:
+        raise TypeError(f"{self._voice.id} makes whole heads: there is no rest to infer")
 
     def _speak(self, utterance: Utterance) -> FloatArray:
         wpm = int(min(max(_BASE_WPM * utterance.params.speed, 80), 450))
