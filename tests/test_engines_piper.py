@@ -14,11 +14,9 @@ from voxserve.engines.piper import (
     CPU,
     CUDA,
     PiperEngine,
-    file_digest,
-    read_config,
     select_providers,
 )
-from voxserve.engines.piper_model import vocoder_input
+from voxserve.engines.piper_model import dangling_inputs, file_digest, read_config, vocoder_input
 from voxserve.engines.voices import piper_voice
 from voxserve.errors import InvalidParameter, VoiceLoadError
 from voxserve.types import SynthesisParams, Utterance, Voice
@@ -290,10 +288,15 @@ def test_a_head_and_its_rest_are_the_whole_audio(engine: PiperEngine, seconds: f
         assert float(np.abs(joined - whole).max()) < 1e-5, text
 
 
-def test_a_short_sentence_is_one_head_with_no_rest(engine: PiperEngine) -> None:
-    (u,) = engine.prepare("Hi.", DETERMINISTIC)
+@pytest.mark.parametrize("text", ["Hi.", "Sure, I can help with that."])
+def test_a_sentence_under_twice_the_head_is_one_head_with_no_rest(
+    engine: PiperEngine, text: str
+) -> None:
+    """Cutting it would save little and leave the listener little to play meanwhile."""
+    (u,) = engine.prepare(text, DETERMINISTIC)
     (head,) = engine.infer_head([u], 1.0)
     assert head.rest is None
+    assert len(head.audio) < 2 * engine.sample_rate
     assert np.array_equal(head.audio, engine.infer([u])[0])
 
 
@@ -363,6 +366,21 @@ def test_the_vocoder_input_is_the_latent_the_first_vocoder_layer_reads(joe: Voic
     latent = vocoder_input(model)
     readers = [n.name for n in model.graph.node if latent in n.input]
     assert readers == ["/dec/conv_pre/Conv"]
+
+
+def test_a_vocoder_that_reads_more_than_the_latent_is_not_cut() -> None:
+    """What a multi-speaker vocoder looks like once cut: it also reads the speaker, which
+    nothing in it provides; dangling_inputs names it, and load_model leaves such a voice
+    whole."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["latent", "speaker"], ["audio"])],
+        "cut-vocoder",
+        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1])],
+    )
+    assert dangling_inputs(helper.make_model(graph)) == {"speaker"}
 
 
 def test_infer_of_hand_built_ids_runs(engine: PiperEngine) -> None:

@@ -206,11 +206,11 @@ def test_scheduler_and_lifecycle_metrics(
 
     Each plain short sentence is one utterance, so the sum of batch sizes (items inferred)
     and the number of queue waits both grow by exactly the sentences sent, and by one more
-    for a stream, whose first sentence is inferred in two parts (its head, then the rest).
+    for a stream, whose first sentence (over twice the 1 s head) is inferred in two parts.
     """
     voice = {"voice": VOICE}
     client = make_client(cache="off")
-    text = "The train leaves at noon. We should hurry. Bring the tickets."
+    text = "The train to the coast leaves from platform nine at noon. We should hurry. Go."
     with client:
         assert value(registry, "voxserve_ready") == 1
         assert value(registry, "voxserve_voices_loaded") == 1

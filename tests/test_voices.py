@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import make_voices
-from voxserve.engines.piper import PiperEngine, file_digest
+from voxserve.engines.piper import PiperEngine
+from voxserve.engines.piper_model import file_digest
 from voxserve.engines.voices import VoiceLibrary, bundled_voices, directory_voices
 from voxserve.errors import UnknownVoice, VoiceLoadError
 from voxserve.settings import DEFAULT_VOICE, Settings

@@ -5,23 +5,11 @@ the engine batches of up to ``batch_size`` items (flushing early after ``max_wai
 and resolves exactly one future per item. It knows nothing about the engine beyond
 :class:`~voxserve.engines.base.Engine`.
 
-**Order: earliest due first.** Every item says when someone needs it (:class:`DueTimes`):
-
-- a stream's first sentence, and every sentence of a whole (non-streamed) response, are
-  due when they could at best be ready: the request's arrival plus its own estimated
-  inference time. Among requests that arrive together the shortest therefore goes first,
-  which minimises the mean wait, and a long request is never starved: whatever arrives
-  after it is due later than it, soon enough.
-- a stream's later sentences are due when playback reaches them: first audio plus the
-  duration of the audio before them. That is seconds away for a sentence that plays for
-  seconds, so new requests' first sentences overtake them, until they are about to be
-  late; then they go first, because a gap in audio already playing is worse than a
-  slightly later start.
-
-A stream's first sentence is asked of the engine in two parts where it can split it
-(Engine.infer_head, Engine.infer_rest): the head is due like the sentence, the rest when
-the head has played. Under a burst of new streams every head therefore goes before any
-rest, and the rests before anyone's later sentences, as long as nobody's audio runs dry.
+**Order: earliest due first.** Every item says when someone needs it
+(:class:`voxserve.deadlines.DueTimes`): a stream's first sentence and a whole response
+when they could at best be ready (so among simultaneous requests the shortest goes first,
+and none starves), a stream's later sentences, and the rest of its first after the head
+(Engine.infer_head, Engine.infer_rest), when playback reaches them.
 
 **Lanes.** On a CPU one inference with every core finishes a sentence soonest, but one
 inference per core, each on one thread, gets more audio out of the machine (measured on
@@ -45,6 +33,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from voxserve.deadlines import Pace
 from voxserve.engines.base import Engine, Head, Rest
 from voxserve.errors import Overloaded
 from voxserve.metrics import Metrics
@@ -59,97 +48,6 @@ LOOKAHEAD_BATCHES = 4
 def _length(utterance: Utterance) -> int:
     """Work size of an utterance: phoneme ids, or characters for engines that take text."""
     return len(utterance.ids) or len(utterance.text)
-
-
-class Pace:
-    """Running estimates of one engine's speed, from which due times are computed.
-
-    They start at typical figures for a Piper voice on a CPU and follow what the engine
-    actually does (an exponentially weighted mean over recent batches).
-    """
-
-    #: Weight of the newest batch in the running means.
-    WEIGHT = 0.2
-
-    def __init__(self, audio_per_char: float = 0.06, real_time_factor: float = 0.05) -> None:
-        self.audio_per_char = audio_per_char
-        """Seconds of audio per character of text, at speed 1."""
-        self.real_time_factor = real_time_factor
-        """Inference seconds per second of audio."""
-
-    def audio_seconds(self, chars: int, speed: float = 1.0) -> float:
-        """Expected audio duration of ``chars`` characters spoken at ``speed``."""
-        return chars * self.audio_per_char / speed
-
-    def inference_seconds(self, chars: int, speed: float = 1.0) -> float:
-        """Expected inference time for ``chars`` characters spoken at ``speed``."""
-        return self.audio_seconds(chars, speed) * self.real_time_factor
-
-    def observe(self, chars: int, audio_at_speed_1: float, elapsed: float) -> None:
-        """Fold in one batch: its characters, its audio scaled to speed 1, its run time."""
-        if chars <= 0 or audio_at_speed_1 <= 0:
-            return
-        w = self.WEIGHT
-        self.audio_per_char += w * (audio_at_speed_1 / chars - self.audio_per_char)
-        self.real_time_factor += w * (elapsed / audio_at_speed_1 - self.real_time_factor)
-
-
-class DueTimes:
-    """When each sentence of one request is needed: the ``due`` of Scheduler.submit.
-
-    A whole response is due, every sentence of it, when it could at best be complete. A
-    stream's sentence (or the rest of one whose head was sent) is due when the listener's
-    playback reaches it; the playhead starts at the expected first audio and follows what
-    was actually sent (:meth:`sent`).
-    """
-
-    def __init__(
-        self,
-        sentences: Sequence[str],
-        pace: Pace,
-        *,
-        speed: float = 1.0,
-        pause: float = 0.0,
-        whole: bool,
-        start: float,
-    ) -> None:
-        """``pause``: the silence after each sentence but the last; ``start``: arrival."""
-        self.whole = whole
-        self._expected = [pace.audio_seconds(len(s), speed) + pause for s in sentences]
-        inference = [pace.inference_seconds(len(s), speed) for s in sentences]
-        self._whole_due = start + sum(inference)
-        self._playhead = start + inference[0]
-        """When the sentence after the last one sent starts playing."""
-        self._next = 0
-        """That sentence's index."""
-        self._playing = False
-        """Whether any audio was sent yet."""
-
-    def due(self, index: int) -> float:
-        if self.whole:
-            return self._whole_due
-        return self._playhead + sum(self._expected[self._next : index])
-
-    def read_ahead(self, index: int) -> bool:
-        """True for a stream's sentences after the first: queued before they are needed."""
-        return not self.whole and index > 0
-
-    def sent(self, index: int, duration: float, now: float, *, complete: bool = True) -> float:
-        """Audio of sentence ``index`` (``duration`` seconds; its start only, unless
-        ``complete``) reached the client at ``now``.
-
-        Returns how long the listener had been waiting for it: 0 when it was in time, and
-        for the stream's first audio, whose wait is the time to first audio.
-        """
-        starts = max(self._playhead, now) if self._playing else now
-        gap = starts - self._playhead if self._playing else 0.0
-        self._playing = True
-        self._playhead = starts + duration
-        if complete:
-            self._next = index + 1
-        else:  # the rest of the sentence is what plays next
-            self._expected[index] = max(0.0, self._expected[index] - duration)
-        return gap
 
 
 class Lanes:
@@ -308,7 +206,8 @@ class Scheduler:
     ) -> list[asyncio.Future[FloatArray]]:
         """Queue the utterances of one sentence; one future per item, resolved in time.
 
-        ``due``: the ``time.monotonic()`` by which the audio is needed (:class:`DueTimes`).
+        ``due``: the ``time.monotonic()`` by which the audio is needed
+        (:class:`~voxserve.deadlines.DueTimes`).
         ``read_ahead``: queued before anyone waits for it (a stream's later sentences); it
         never keeps a sentence someone waits for from running on every lane, until it is
         due itself.

@@ -37,11 +37,12 @@ from voxserve.audio import (
     output_sample_rate,
 )
 from voxserve.audio import silence as make_silence
+from voxserve.deadlines import DueTimes
 from voxserve.engines.base import Engine, Head
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, InvalidParameter, TextTooLong
 from voxserve.metrics import Metrics
-from voxserve.scheduler import DueTimes, Lanes, Scheduler
+from voxserve.scheduler import Lanes, Scheduler
 from voxserve.settings import Settings
 from voxserve.text import normalize, split_sentences
 from voxserve.types import (
@@ -284,7 +285,7 @@ class Synthesizer:
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded, so the
         model keeps working while the caller encodes and sends. Each is due when playback
         will reach it, or, with ``whole`` (the caller collects every chunk before it sends
-        anything), when the whole request could at best be done (scheduler.DueTimes).
+        anything), when the whole request could at best be done (deadlines.DueTimes).
 
         A stream's first sentence comes in two chunks where the engine can split it: its
         first ``VOXSERVE_STREAM_HEAD_SECONDS`` (complete=False), then the rest, made while

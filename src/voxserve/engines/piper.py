@@ -9,13 +9,10 @@ duration unit), and lets the vocoder run on part of a sentence: the graph is cut
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,7 +20,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from voxserve.engines.base import Head, Rest, whole_heads
-from voxserve.engines.piper_model import ModelGraphs, load_model
+from voxserve.engines.piper_model import ModelGraphs, load_model, read_config
 from voxserve.errors import EngineError, InvalidParameter, VoiceLoadError
 from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
 
@@ -57,43 +54,6 @@ def select_providers(device: str, available: Sequence[str]) -> list[str]:
             "(install voxserve[gpu] and check the driver); falling back to CPU"
         )
     return [CPU]
-
-
-def file_digest(path: Path) -> str:
-    """First 16 hex digits of the file's SHA-256: identifies the model in cache keys."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def read_config(config_path: Path) -> dict[str, Any]:
-    """Read and check a Piper ``.onnx.json``; VoiceLoadError names what is wrong."""
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VoiceLoadError(f"{config_path.name}: unreadable voice config ({exc})") from exc
-    if not isinstance(config, dict):
-        raise VoiceLoadError(f"{config_path.name}: voice config is not a JSON object")
-    try:
-        rate = int(config["audio"]["sample_rate"])
-        if not 4000 <= rate <= 96000:
-            raise VoiceLoadError(f"{config_path.name}: bad sample_rate {rate} (4000 to 96000)")
-        id_map = config["phoneme_id_map"]
-        if not isinstance(id_map, dict) or not id_map:
-            raise ValueError("empty phoneme_id_map")
-        if not all(
-            isinstance(ids, list) and all(isinstance(i, int) for i in ids)
-            for ids in id_map.values()
-        ):
-            raise ValueError("phoneme_id_map values must be lists of integers")
-        from piper.config import PiperConfig
-
-        PiperConfig.from_dict(config)  # what the engine will need: num_symbols, espeak voice, ...
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise VoiceLoadError(f"{config_path.name}: not a Piper voice config ({exc!r})") from exc
-    return config
 
 
 @dataclass(frozen=True)
@@ -269,8 +229,9 @@ class PiperEngine:
 
         def run(items: list[Utterance]) -> list[Head]:
             latents = self._acoustic(sessions, items)
-            # A sentence not much longer than the head is made whole: a cut costs context.
-            cut = [lat.length > head + VOCODER_CONTEXT for lat in latents]
+            # A sentence less than twice the head is made whole: its rest would save little
+            # and leave the listener a short buffer to play while the rest is made.
+            cut = [lat.length >= 2 * head for lat in latents]
             spans = [
                 (lat.frames, 0, head if c else lat.length)
                 for lat, c in zip(latents, cut, strict=True)

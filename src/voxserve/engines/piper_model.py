@@ -1,4 +1,4 @@
-"""A Piper voice's ONNX graph, prepared for voxserve: durations exposed, cut at the vocoder.
+"""A Piper voice's files: the config checked, the ONNX graph prepared for voxserve.
 
 VITS runs in two parts. The acoustic model (text encoder, duration predictor, flow) turns
 phoneme ids into latent frames, one per ``hop_length`` (256) samples; the vocoder
@@ -15,9 +15,12 @@ back to each item's true length.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from voxserve.errors import VoiceLoadError
 
@@ -25,6 +28,43 @@ log = logging.getLogger(__name__)
 
 #: Prefix of the vocoder's node names in Piper's export (``self.dec`` of the VITS model).
 VOCODER_SCOPE = "/dec/"
+
+
+def file_digest(path: Path) -> str:
+    """First 16 hex digits of the file's SHA-256: identifies the model in cache keys."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def read_config(config_path: Path) -> dict[str, Any]:
+    """Read and check a Piper ``.onnx.json``; VoiceLoadError names what is wrong."""
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VoiceLoadError(f"{config_path.name}: unreadable voice config ({exc})") from exc
+    if not isinstance(config, dict):
+        raise VoiceLoadError(f"{config_path.name}: voice config is not a JSON object")
+    try:
+        rate = int(config["audio"]["sample_rate"])
+        if not 4000 <= rate <= 96000:
+            raise VoiceLoadError(f"{config_path.name}: bad sample_rate {rate} (4000 to 96000)")
+        id_map = config["phoneme_id_map"]
+        if not isinstance(id_map, dict) or not id_map:
+            raise ValueError("empty phoneme_id_map")
+        if not all(
+            isinstance(ids, list) and all(isinstance(i, int) for i in ids)
+            for ids in id_map.values()
+        ):
+            raise ValueError("phoneme_id_map values must be lists of integers")
+        from piper.config import PiperConfig
+
+        PiperConfig.from_dict(config)  # what the engine will need: num_symbols, espeak voice, ...
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise VoiceLoadError(f"{config_path.name}: not a Piper voice config ({exc!r})") from exc
+    return config
 
 
 @dataclass(frozen=True)
@@ -77,24 +117,35 @@ def load_model(model_path: Path) -> ModelGraphs:
     except Exception as exc:  # onnx raises assorted errors for graphs it cannot cut
         log.warning("%s: could not cut the graph at the vocoder (%s)", model_path.name, exc)
         return whole
+    missing = dangling_inputs(vocoder)
+    if missing:  # a multi-speaker voice conditions its vocoder on the speaker, too
+        log.info("%s: the vocoder needs more than the latent frames (%s); not cut",
+                 model_path.name, ", ".join(sorted(missing)))  # fmt: skip
+        return whole
     return ModelGraphs(acoustic.SerializeToString(), vocoder.SerializeToString(), latent, True)
 
 
-def vocoder_input(model: object) -> str | None:
-    """The one tensor the vocoder's nodes read from the rest of the graph: the latent frames.
-
-    None if the graph has no vocoder scope, or if the vocoder reads more than that: a
-    multi-speaker voice conditions it on the speaker, and such a voice is left whole (it
-    streams sentence by sentence) rather than cut on a guess.
-    """
+def dangling_inputs(model: object) -> set[str]:
+    """Tensors the graph's nodes read that nothing in it provides."""
     graph = model.graph  # type: ignore[attr-defined]
-    nodes = [n for n in graph.node if n.name.startswith(VOCODER_SCOPE)]
-    made_inside = {out for n in nodes for out in n.output}
+    provided = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+    provided |= {out for node in graph.node for out in node.output}
+    return {name for node in graph.node for name in node.input if name and name not in provided}
+
+
+def vocoder_input(model: object) -> str | None:
+    """The latent frames: what the vocoder's first layer reads, taken from before any
+    quantization that ``voxserve quantize`` put in front of it; None without a vocoder."""
+    graph = model.graph  # type: ignore[attr-defined]
+    made_by = {out: node for node in graph.node for out in node.output}
     constants = {i.name for i in graph.initializer}
-    outside = {
-        name
-        for node in nodes
-        for name in node.input
-        if name and name not in made_inside and name not in constants
-    }
-    return outside.pop() if len(outside) == 1 else None
+    first = next((n for n in graph.node if n.name.startswith(VOCODER_SCOPE + "conv_pre/")), None)
+    if first is None:
+        return None
+    name = next((i for i in first.input if i and i not in constants), None)
+    while name in made_by and made_by[name].op_type in _QUANTIZERS:
+        name = made_by[name].input[0]
+    return name
+
+
+_QUANTIZERS = frozenset({"DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear"})

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voxserve.engines.piper import PiperEngine, read_config
+from voxserve.engines.piper import PiperEngine
+from voxserve.engines.piper_model import read_config
 from voxserve.errors import InvalidParameter, VoiceLoadError
 from voxserve.files import publish
 from voxserve.types import FloatArray, SynthesisParams, Voice

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from voxserve.engines.base import Engine
 from voxserve.engines.espeak import EspeakEngine, espeak_binary, list_espeak_voices
-from voxserve.engines.piper import PiperEngine, file_digest, read_config
+from voxserve.engines.piper import PiperEngine
+from voxserve.engines.piper_model import file_digest, read_config
 from voxserve.errors import UnknownVoice, VoiceLoadError, VoxserveError
 from voxserve.settings import OPENAI_VOICES, Settings
 from voxserve.types import Voice
