@@ -326,7 +326,11 @@ def parse() -> tuple[argparse.Namespace, Path | None]:
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--int8", type=Path, help="a QUInt8 voice made by `voxserve quantize`")
     own.add_argument(
-        "--workers", type=int, default=1, help="VOXSERVE_INFERENCE_WORKERS of the voxserve servers"
+        "--workers",
+        type=int,
+        default=0,
+        help="VOXSERVE_INFERENCE_WORKERS of the voxserve servers (0, the default: one lane "
+        "per core, as the server defaults to)",
     )
     extra, rest = own.parse_known_args()
     BENCH_ENV["VOXSERVE_INFERENCE_WORKERS"] = str(extra.workers)
