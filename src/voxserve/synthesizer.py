@@ -282,8 +282,9 @@ class Synthesizer:
     async def astream(self, plan: Plan, *, whole: bool = False) -> AsyncIterator[AudioChunk]:
         """Yield chunks of a planned request; inference goes through the scheduler.
 
-        Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded, so the
-        model keeps working while the caller encodes and sends. Each is due when playback
+        Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded (for a
+        stream, from its second sentence on), so the model keeps working while the caller
+        encodes and sends. Each is due when playback
         will reach it, or, with ``whole`` (the caller collects every chunk before it sends
         anything), when the whole request could at best be done (deadlines.DueTimes).
 
@@ -311,7 +312,10 @@ class Synthesizer:
         total = len(plan.sentences)
         try:
             for index in range(total):
-                while len(pending) < STREAM_LOOKAHEAD + 1 and index + len(pending) < total:
+                # A stream reads ahead only once its first audio is out: until then the
+                # cores are the first sentence's and its encoder's.
+                queued = STREAM_LOOKAHEAD + 1 if whole or index > 0 else 1
+                while len(pending) < queued and index + len(pending) < total:
                     ahead = index + len(pending)
                     utterances = self._prepare(engine, plan, ahead)
                     due = clock.due(ahead)
