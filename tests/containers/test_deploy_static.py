@@ -214,7 +214,7 @@ def test_chart_pod_is_non_root_read_only_and_probed() -> None:
     assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/run/secrets/tts_api_key"]["readOnly"] is True
     assert {"/var/cache/voxserve", "/tmp"} <= set(mounts)
