@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -109,7 +108,7 @@ class Side:
 @contextmanager
 def piper_server(model: Path) -> Iterator[tuple[str, int]]:
     """Piper's own server on a free 127.0.0.1 port; yields (url, pid)."""
-    from live import free_port  # type: ignore[import-not-found]  # tests/, put on sys.path
+    from live import free_port, terminate  # type: ignore[import-not-found]  # tests/, on sys.path
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -130,12 +129,7 @@ def piper_server(model: Path) -> Iterator[tuple[str, int]]:
                 time.sleep(0.1)
             yield url, process.pid
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process, grace=15)
 
 
 def _answers(url: str) -> bool:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +42,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from live import LiveServer, free_port
+from live import LiveServer, free_port, terminate
 from voxserve.metrics import GpuCollector
 from voxserve.server.app import create_app
 from voxserve.settings import Settings
@@ -437,12 +436,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
             wait_for("the request-rate recording rule", lambda: (p.value(rate_400) or 0) > 0)
             yield p
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process, grace=15)
             log.close()
 
 

@@ -284,9 +284,9 @@ class Synthesizer:
 
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded (for a
         stream, from its second sentence on), so the model keeps working while the caller
-        encodes and sends. Each is due when playback
-        will reach it, or, with ``whole`` (the caller collects every chunk before it sends
-        anything), when the whole request could at best be done (deadlines.DueTimes).
+        encodes and sends. Each is due when playback will reach it, or, with ``whole``
+        (the caller collects every chunk before it sends anything), when the whole request
+        could at best be done (deadlines.DueTimes).
 
         A stream's first sentence comes in two chunks where the engine can split it: its
         first ``VOXSERVE_STREAM_HEAD_SECONDS`` (complete=False), then the rest, made while
