@@ -115,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--metrics-port", type=int, help="metrics port (VOXSERVE_METRICS_PORT, default 8000)"
     )
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1; one process already runs one inference per core, "
+        "see VOXSERVE_INFERENCE_WORKERS in docs/operations.md)",
+    )
     return parser
 
 
