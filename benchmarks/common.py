@@ -30,9 +30,9 @@ T = TypeVar("T")
 
 def cores() -> int:
     """CPU cores this process may run on (what voxserve gives onnxruntime by default)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    from voxserve.settings import usable_cores
+
+    return usable_cores()
 
 
 def cpu_model() -> str:

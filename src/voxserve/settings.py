@@ -184,12 +184,15 @@ class Settings(BaseSettings):
 def usable_cores() -> int:
     """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU limit
     (a container's ``--cpus``, a Kubernetes CPU limit), which the affinity does not show."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
     try:
         limit = cgroup_cpu_limit(Path("/sys/fs/cgroup/cpu.max").read_text())
     except OSError:
         limit = None
-    return max(1, min(cores or 1, limit or cores or 1))
+    return min(cores, limit) if limit else cores
 
 
 def cgroup_cpu_limit(cpu_max: str) -> int | None:
