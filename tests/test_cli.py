@@ -321,14 +321,23 @@ def test_say_interrupted_leaves_no_partial_file(tmp_path: Path) -> None:
     temporary .part file remains."""
     book = tmp_path / "book.txt"
     book.write_text(book_text(40), encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "voxserve", "say", "-i", str(book), "-o", str(tmp_path / "b.mp3")],
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A run started in the background (nohup, `make test &`, some CI runners) ignores
+    # SIGINT, and an ignored signal stays ignored across exec: the child's Python would
+    # install no KeyboardInterrupt handler. A handled signal is reset to its default at
+    # exec, so handle it here while the child starts (no preexec_fn: unsafe with threads).
+    command = [sys.executable, "-m", "voxserve", "say", "-i", book, "-o", tmp_path / "b.mp3"]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     def part_size() -> int:
         parts = [p for p in tmp_path.iterdir() if p.suffix == ".part"]
@@ -422,6 +431,15 @@ def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_serve_trusted_proxies_flag_is_the_setting(tmp_path: Path) -> None:
+    """--trusted-proxies goes through the setting's checks (and fails before any listener)."""
+    done = voxserve("serve", "--port", "0", "--trusted-proxies", "nginx", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "VOXSERVE_TRUSTED_PROXIES" in done.stderr
+    assert "'nginx' is not an IP address" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # -- help ----------------------------------------------------------------------------------------
 
 
@@ -431,7 +449,7 @@ def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
         ((), ["say", "voices", "serve", "cache", "quantize", "examples:", "VOXSERVE_VOICES_DIR"]),
         (("say",), ["--output", "--input", "--voice", "--speed", ".mp3", "--sentence-silence"]),
         (("voices",), ["--json"]),
-        (("serve",), ["--host", "--port", "--metrics-port", "--workers"]),
+        (("serve",), ["--host", "--port", "--metrics-port", "--trusted-proxies", "--workers"]),
         (("cache",), ["warm", "stats", "clear"]),
         (("quantize",), ["input", "output", "--no-report", "QUInt8"]),
     ],

@@ -122,25 +122,76 @@ def test_input_of_exactly_max_chars_is_accepted(client: httpx.Client) -> None:
 
 def test_invalid_json_is_400_invalid_json(client: httpx.Client) -> None:
     response = client.post(SPEECH, content=b'{"input": "Hello', headers=JSON_HEADERS)
-    error = assert_error(response, 400, code="invalid_json")
+    error = assert_error(response, 400, param="body", code="invalid_json")
     assert "JSON" in error["message"]
+    assert "Unterminated string" in error["message"]  # says what is wrong, and where
 
 
 def test_non_utf8_json_body_is_400(client: httpx.Client) -> None:
     response = client.post(SPEECH, content=b'{"input": "caf\xe9 \xff"}', headers=JSON_HEADERS)
-    assert_error(response, 400)
+    assert_error(response, 400, param="body")
 
 
 def test_non_utf8_json_body_is_reported_as_invalid_json(client: httpx.Client) -> None:
     response = client.post(SPEECH, content=b'{"input": "caf\xe9 \xff"}', headers=JSON_HEADERS)
-    error = assert_error(response, 400, code="invalid_json")
+    error = assert_error(response, 400, param="body", code="invalid_json")
     assert "UTF-8" in error["message"]
+
+
+#: Bodies no JSON decoder accepts: each must be a 400 on every route, never a 500.
+UNDECODABLE = {
+    "arrays 100k deep": b"[" * 100_000,
+    "objects 100k deep": b'{"a":' * 100_000,
+    "not UTF-8": b'{"input": "caf\xe9 \xff"}',
+    "cut short": b'{"input": "Hello',
+}
+
+
+@pytest.mark.parametrize("path", [SPEECH, "/api/tts", "/process"])
+@pytest.mark.parametrize("kind", sorted(UNDECODABLE))
+def test_undecodable_json_is_400_invalid_json_on_every_route(
+    client: httpx.Client, path: str, kind: str
+) -> None:
+    response = client.post(path, content=UNDECODABLE[kind], headers=JSON_HEADERS)
+    error = assert_error(response, 400, param="body", code="invalid_json")
+    if "deep" in kind:
+        assert "nested too deeply" in error["message"]
 
 
 def test_json_array_instead_of_object_is_422(client: httpx.Client) -> None:
     response = client.post(SPEECH, json=[{"input": "Hello."}])
     error = assert_error(response, 422, code="invalid_value")
     assert "object" in error["message"]
+
+
+def test_json_body_without_content_type_is_read_as_json(client: httpx.Client) -> None:
+    """As deps.require_json says: a missing Content-Type is tolerated (curl -d sends a
+    form type, but hand-written clients often send none)."""
+    body = json.dumps({"input": "Hello.", "response_format": "wav", "stream": False}).encode()
+    response = client.post(SPEECH, content=body)
+    assert "content-type" not in response.request.headers
+    assert response.status_code == 200, response.text
+    samples, rate = sf.read(io.BytesIO(response.content), dtype="float32")
+    assert rate == 22050
+    assert float(abs(samples).max()) > 0.05
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        (SPEECH, "application/x-www-form-urlencoded"),
+        (SPEECH, "multipart/form-data; boundary=x"),
+        ("/api/tts", "text/plain"),
+        ("/process", "text/plain; charset=utf-8"),
+    ],
+)
+def test_a_body_of_another_type_is_415_naming_content_type(
+    client: httpx.Client, path: str, content_type: str
+) -> None:
+    body = json.dumps({"input": "Hello.", "text": "Hello.", "INPUT_TEXT": "Hello."}).encode()
+    response = client.post(path, content=body, headers={"content-type": content_type})
+    error = assert_error(response, 415, param="Content-Type", code="unsupported_media_type")
+    assert repr(content_type.split(";", maxsplit=1)[0]) in error["message"]
 
 
 def test_text_plain_content_type_is_415(client: httpx.Client) -> None:

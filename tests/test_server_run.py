@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import httpx
 
@@ -12,6 +13,7 @@ from live import LiveServer
 #: uvicorn re-raises the signal it handled once shutdown is complete, so outside a
 #: container (where PID 1 ignores it) a graceful stop ends "killed by SIGTERM".
 CLEAN_EXIT = (0, -signal.SIGTERM)
+SPEECH = "/v1/audio/speech"
 
 
 def test_drain_delay_keeps_answering_503_on_readyz_before_the_listener_closes() -> None:
@@ -37,3 +39,41 @@ def test_without_a_drain_delay_sigterm_exits_at_once() -> None:
         assert live.process.wait(timeout=20) in CLEAN_EXIT
         assert time.monotonic() - started < 5
         assert "draining (readiness now 503)" in live.log
+
+
+# -- the client address behind a proxy -------------------------------------------------------
+
+
+def rate_limited_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """One request per address, then 429 for 100 s; no API keys (so clients are addresses)."""
+    return {
+        "VOXSERVE_ESPEAK": "false",
+        "VOXSERVE_RATE_LIMIT": "0.01",
+        "VOXSERVE_RATE_BURST": "1",
+        "VOXSERVE_API_KEY_FILE": str(tmp_path / "absent"),
+        **extra,
+    }
+
+
+def speak_as(live: LiveServer, forwarded_for: str | None) -> int:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    body = {"input": "Hi.", "response_format": "wav", "stream": False}
+    return httpx.post(live.url + SPEECH, json=body, headers=headers, timeout=60).status_code
+
+
+def test_by_default_x_forwarded_for_does_not_choose_the_rate_limit_bucket(
+    tmp_path: Path,
+) -> None:
+    """uvicorn alone would trust the header from 127.0.0.1: every request a fresh bucket."""
+    with LiveServer(rate_limited_env(tmp_path)) as live:
+        assert speak_as(live, "1.2.3.4") == 200  # spends 127.0.0.1's one token
+        assert speak_as(live, "5.6.7.8") == 429
+        assert speak_as(live, None) == 429
+
+
+def test_a_trusted_proxy_names_the_client_the_rate_limit_sees(tmp_path: Path) -> None:
+    with LiveServer(rate_limited_env(tmp_path, VOXSERVE_TRUSTED_PROXIES="127.0.0.1")) as live:
+        assert speak_as(live, "1.2.3.4") == 200
+        assert speak_as(live, "1.2.3.4") == 429  # the limit holds for that client
+        assert speak_as(live, "5.6.7.8") == 200  # another client: its own bucket
+        assert speak_as(live, None) == 200  # the proxy itself, 127.0.0.1

@@ -365,3 +365,22 @@ def test_readyz_is_503_before_the_lifespan_200_inside_and_503_after(
     assert after.status_code == 503
     assert after.json() == {"status": "draining"}
     assert app.state.metrics.registry.get_sample_value("voxserve_ready") == 0.0
+
+
+# -- HEAD -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/"])
+def test_head_answers_like_get_without_a_body(
+    app_factory: Callable[[], FastAPI], path: str
+) -> None:
+    """Probes and uptime checkers that send HEAD get GET's status and headers, no body."""
+    client = TestClient(app_factory())
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code != 405
+    assert head.content == b""
+    assert get.content  # GET does have a body: HEAD really left it out
+    ignored = {"x-request-id", "date"}
+    assert {k: v for k, v in head.headers.items() if k not in ignored} == {
+        k: v for k, v in get.headers.items() if k not in ignored
+    }

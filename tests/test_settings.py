@@ -136,6 +136,29 @@ def test_every_bad_variable_is_named_in_one_message(monkeypatch: pytest.MonkeyPa
     assert "VOXSERVE_MAX_QUEUE" in info.value.message
 
 
+def test_trusted_proxies_default_to_none_and_read_ips_and_networks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings.load().trusted_proxies == ""
+    monkeypatch.setenv("VOXSERVE_TRUSTED_PROXIES", " 10.0.0.0/8, 127.0.0.1,fd00::/8 ")
+    assert Settings.load().trusted_proxies == "10.0.0.0/8,127.0.0.1,fd00::/8"
+    monkeypatch.setenv("VOXSERVE_TRUSTED_PROXIES", "*")
+    assert Settings.load().trusted_proxies == "*"
+
+
+@pytest.mark.parametrize("value", ["nginx", "10.0.0.1/8", "*,10.0.0.1"])
+def test_a_trusted_proxy_uvicorn_would_never_match_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """uvicorn keeps a name, a network with host bits, or '*' in a list as a literal that
+    never matches a peer: the proxy would silently not be trusted."""
+    monkeypatch.setenv("VOXSERVE_TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError) as info:
+        Settings.load()
+    assert info.value.param == "VOXSERVE_TRUSTED_PROXIES"
+    assert "not an IP address or network" in info.value.message
+
+
 def test_redis_cache_without_a_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOXSERVE_CACHE", "redis")
     with pytest.raises(ConfigError) as info:

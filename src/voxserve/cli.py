@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="metrics port (VOXSERVE_METRICS_PORT, default 8000)"
     )
     serve.add_argument(
+        "--trusted-proxies",
+        metavar="ADDRESSES",
+        help="proxies whose X-Forwarded-For names the client: IPs and CIDRs, comma separated "
+        "(VOXSERVE_TRUSTED_PROXIES, default none)",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -422,6 +428,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ("host", args.host),
             ("port", args.port),
             ("metrics_port", args.metrics_port),
+            ("trusted_proxies", args.trusted_proxies),
         )
         if value is not None
     }

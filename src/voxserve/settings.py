@@ -7,6 +7,7 @@ import time: call :meth:`Settings.load` (or construct ``Settings(...)`` in tests
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -103,6 +104,11 @@ class Settings(BaseSettings):
         description="Requests per second allowed per API key (token bucket); 0 turns it off.",
     )  # fmt: skip
     rate_burst: int = Field(10, ge=1, validation_alias=_env("RATE_BURST"))
+    trusted_proxies: str = Field(
+        "", validation_alias=_env("TRUSTED_PROXIES"),
+        description="Proxies whose X-Forwarded-For/-Proto name the client: IPs and CIDRs, "
+        "comma separated; '*' trusts every peer. Empty: trust none, the peer is the client.",
+    )  # fmt: skip
     api_keys: str = Field("", validation_alias=_env("API_KEYS"), repr=False)
     api_key_file: Path = Field(
         Path("/run/secrets/tts_api_key"), validation_alias=_env("API_KEY_FILE")
@@ -146,6 +152,23 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        # uvicorn would keep a malformed entry as a name that never matches: refuse it here.
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if items == ["*"]:
+            return "*"
+        for item in items:
+            try:
+                ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (10.0.0.0/8; no host bits set);"
+                    " '*' alone trusts every peer"
+                ) from None
+        return ",".join(items)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ deployment promises (what is published, what is internal, how pods are locked do
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 from engine import ROOT, VENV_BIN, docker_cli, docker_config_dir, run
+
+from voxserve.settings import Settings
 
 pytestmark = pytest.mark.containers
 
@@ -169,6 +172,22 @@ def test_nginx_config_streams_unbuffered_with_keepalive_and_limits() -> None:
     assert "server voxserve:5002" in conf
 
 
+def test_compose_voxserve_takes_the_client_address_from_nginx_alone(tmp_path: Path) -> None:
+    """voxserve trusts X-Forwarded-For from the private ranges Docker picks the internal
+    network's subnet from (only nginx reaches it), and nginx, the edge, sends the client's
+    own address, never a list the client wrote."""
+    trusted = compose_model(tmp_path)["services"]["voxserve"]["environment"][
+        "VOXSERVE_TRUSTED_PROXIES"
+    ]
+    assert Settings(trusted_proxies=trusted).trusted_proxies == trusted  # valid as it is
+    networks = [ipaddress.ip_network(item) for item in trusted.split(",")]
+    assert networks
+    assert all(net.is_private for net in networks)
+    conf = (ROOT / "deploy/nginx/nginx.conf").read_text()
+    forwarded = re.findall(r"^\s*proxy_set_header\s+X-Forwarded-For\s+(\S+);", conf, re.M)
+    assert forwarded == ["$remote_addr"]
+
+
 # -- Helm ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
 def test_helm_chart_lints_without_warnings(name: str) -> None:
@@ -233,6 +252,22 @@ def test_chart_api_keys_become_a_secret_file() -> None:
     config = found[("ConfigMap", f"{RELEASE}-voxserve")]["data"]
     assert config["VOXSERVE_API_KEY_FILE"] == "/run/secrets/tts_api_key"
     assert config["VOXSERVE_HOST"] == "0.0.0.0"
+
+
+def test_chart_trusts_forwarded_for_only_behind_its_ingress_or_as_told() -> None:
+    def trusted(values: dict[str, Any]) -> str | None:
+        config: dict[str, str] = objects(values)[("ConfigMap", f"{RELEASE}-voxserve")]["data"]
+        return config.get("VOXSERVE_TRUSTED_PROXIES")
+
+    ingress = VALUE_SETS["everything"]["ingress"]
+    assert trusted({}) is None  # reached how the chart cannot know: trust no one
+    assert trusted({"ingress": ingress}) == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    assert trusted({"ingress": ingress, "trustedProxies": "10.42.0.0/16"}) == "10.42.0.0/16"
+    assert trusted({"trustedProxies": "10.42.0.0/16"}) == "10.42.0.0/16"
+    # Set in config instead: that value, once (no duplicate key in the ConfigMap).
+    own = {"ingress": ingress, "config": {"VOXSERVE_TRUSTED_PROXIES": "10.1.0.0/16"}}
+    assert trusted(own) == "10.1.0.0/16"
+    assert render(own)["voxserve/templates/configmap.yaml"].count("VOXSERVE_TRUSTED_PROXIES") == 1
 
 
 def test_chart_generates_an_api_key_when_none_is_given() -> None:

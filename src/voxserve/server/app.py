@@ -24,6 +24,8 @@ from voxserve.cache import AnyCache, build_cache
 from voxserve.metrics import Metrics
 from voxserve.server import compat, errors, openai, ops
 from voxserve.server.auth import APIKeyMiddleware
+from voxserve.server.docs import install_docs
+from voxserve.server.headers import SecurityHeadersMiddleware
 from voxserve.server.limits import (
     BodyLimitMiddleware,
     ConcurrencyLimitMiddleware,
@@ -115,6 +117,8 @@ def create_app(
         summary="Self-hosted text-to-speech with OpenAI- and Coqui-compatible APIs.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves /docs from packaged files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -124,22 +128,25 @@ def create_app(
     app.include_router(openai.router)
     app.include_router(compat.router)
     app.include_router(ops.router)
+    install_docs(app)
 
     static = files("voxserve.server").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.head("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
         return static.joinpath("index.html").read_text(encoding="utf-8")
 
-    # Added innermost first, so a request meets: observe (id, log, metrics), body size, auth,
-    # rate, concurrency.
+    # Added innermost first, so a request meets: security headers, observe (id, log,
+    # metrics), body size, auth, rate, concurrency.
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
     app.add_middleware(APIKeyMiddleware, keys=keys)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     routes = [*openai.router.routes, *compat.router.routes, *ops.router.routes]
     app.add_middleware(ObserveMiddleware, metrics=metrics, routes=routes)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every response
     return app
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 
 from voxserve.errors import UnknownVoice
 from voxserve.server.deps import BypassDep, ResponderDep, SynthesizerDep
-from voxserve.server.errors import APIError
+from voxserve.server.errors import APIError, undecodable_body
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
@@ -33,26 +33,27 @@ async def request_fields(request: Request) -> dict[str, str]:
     if not body:
         return fields
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise APIError(400, "The request body is not UTF-8.", param="body") from None
-    if media == "application/json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            raise APIError(400, "The request body is not valid JSON.", param="body") from None
-        if not isinstance(data, dict):
-            raise APIError(400, "The JSON body must be an object.", param="body")
-        fields.update({k: str(v) for k, v in data.items() if v is not None})
-    elif media in ("application/x-www-form-urlencoded", ""):
-        fields.update(parse_qsl(text, keep_blank_values=True))
-    else:
+    is_json = media == "application/json" or media.endswith("+json")
+    if not is_json and media not in ("application/x-www-form-urlencoded", ""):
         raise APIError(
             415,
-            "Send a form (application/x-www-form-urlencoded) or JSON body.",
+            f"Send a form (application/x-www-form-urlencoded) or JSON body, not {media!r}.",
             param="Content-Type",
         )
+    try:
+        text = body.decode("utf-8")
+        data = json.loads(text) if is_json else None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply
+        message = undecodable_body(exc) or "The request body cannot be decoded."
+        raise APIError(
+            400, message, param="body", code="invalid_json" if is_json else None
+        ) from None
+    if not is_json:
+        fields.update(parse_qsl(text, keep_blank_values=True))
+    elif isinstance(data, dict):
+        fields.update({k: str(v) for k, v in data.items() if v is not None})
+    else:
+        raise APIError(400, "The JSON body must be an object.", param="body")
     return fields
 
 

@@ -22,7 +22,11 @@ def responder(request: Request) -> SpeechResponder:
 
 
 def require_json(request: Request) -> None:
-    """415 unless the body is declared as JSON (a missing Content-Type is tolerated)."""
+    """415 unless the body is declared as JSON (a missing Content-Type is tolerated).
+
+    A body without Content-Type is parsed as JSON: the router that uses this dependency
+    turns FastAPI's ``strict_content_type`` off.
+    """
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):

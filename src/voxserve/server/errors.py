@@ -6,6 +6,7 @@ exceptions: ``{"error": {"message", "type", "param", "code"}}``.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxserve import errors as e
+from voxserve.server.headers import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +55,27 @@ class APIError(Exception):
         message: str,
         *,
         param: str | None = None,
+        code: str | None = None,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
+        self.code = code
         self.retry_after = retry_after
+
+
+def undecodable_body(exc: BaseException | None) -> str | None:
+    """What is wrong with a request body that failed to decode with ``exc`` (a message for
+    a 400 ``invalid_json``), or None if ``exc`` is no such failure."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"The request body is not valid JSON: {exc.msg}: character {exc.pos}."
+    if isinstance(exc, UnicodeDecodeError):
+        return "The request body is not UTF-8."
+    if isinstance(exc, RecursionError):
+        return "The request body's JSON is nested too deeply."
+    return None
 
 
 def error_body(
@@ -98,9 +114,10 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
-        return error_response(
-            400, "The request body is not valid JSON (or not UTF-8).", code="invalid_json"
-        )
+        position = first.get("loc", ("body", "?"))[-1]
+        reason = first.get("ctx", {}).get("error", "cannot be decoded")
+        message = f"The request body is not valid JSON: {reason}: character {position}."
+        return error_response(400, message, param="body", code="invalid_json")
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "form")]
     param = ".".join(loc) or None
     message = (
@@ -120,7 +137,9 @@ def install(app: FastAPI) -> None:
 
     async def on_api(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, APIError)
-        return error_response(exc.status, exc.message, param=exc.param, retry_after=exc.retry_after)
+        return error_response(
+            exc.status, exc.message, param=exc.param, code=exc.code, retry_after=exc.retry_after
+        )
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -128,15 +147,18 @@ def install(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            return error_response(
-                400, "The request body is not valid JSON (or not UTF-8).", code="invalid_json"
-            )
+        # FastAPI's body parser turns what json.loads raises, other than JSONDecodeError
+        # (not UTF-8, nested past the recursion limit), into this bare 400.
+        if exc.status_code == 400 and (message := undecodable_body(exc.__cause__)):
+            return error_response(400, message, param="body", code="invalid_json")
         return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "Internal server error.", code="internal_error")
+        # Starlette sends this one from outside every middleware: add their headers here.
+        return error_response(
+            500, "Internal server error.", code="internal_error", headers=dict(SECURITY_HEADERS)
+        )
 
     app.add_exception_handler(e.VoxserveError, on_voxserve)
     app.add_exception_handler(APIError, on_api)

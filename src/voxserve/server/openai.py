@@ -23,7 +23,9 @@ from voxserve.settings import OPENAI_VOICES
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+# A body without Content-Type is read as JSON (deps.require_json refuses any other type);
+# FastAPI would leave it unparsed and answer a misleading 422.
+router = APIRouter(prefix="/v1", tags=["openai"], strict_content_type=False)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422, 429, 503)

@@ -15,12 +15,14 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
+@router.head("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
     """The process is alive and its event loop answers."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
+@router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
     """200 once the voices are loaded and warmed up; 503 before that and while draining."""
     state = request.app.state

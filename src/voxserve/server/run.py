@@ -69,6 +69,10 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
             workers=workers,
             log_config=None,
             timeout_graceful_shutdown=DRAIN_SECONDS,
+            # uvicorn's default trusts X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS):
+            # a local client could choose the address the rate limit sees. Only named proxies.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or "",
         )
         return
 
@@ -101,6 +105,8 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
             timeout_graceful_shutdown=DRAIN_SECONDS,
             timeout_keep_alive=settings.keepalive_seconds,
             server_header=False,
+            proxy_headers=bool(settings.trusted_proxies),  # see above: only named proxies
+            forwarded_allow_ips=settings.trusted_proxies or "",
         ),
         app,
         drain_delay=settings.drain_delay_seconds,
