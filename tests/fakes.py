@@ -10,6 +10,7 @@ recorded, so tests can assert what reached the "model" and in which batches.
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections.abc import Collection, Sequence
 
@@ -34,10 +35,17 @@ class FakeEngine:
         fail_on: Collection[str] = (),
         batching: bool = True,
         lanes: int = 1,
+        seconds_per_call: float = 0.0,
+        samples_per_char: int = SAMPLES_PER_CHAR,
     ) -> None:
         """``fail_on``: texts that make the whole batch containing them raise EngineError.
         ``batching``: what the engine reports (the Synthesizer uses batch size 1 without it).
-        ``lanes``: what the engine reports (how many calls may run at once)."""
+        ``lanes``: what the engine reports (how many calls may run at once).
+        ``seconds_per_call``: how long each ``infer`` call takes (a sleep: the GIL is free,
+        as in onnxruntime), so that a server on this engine has work to queue and cancel.
+        ``samples_per_char``: output length per character of text."""
+        self._seconds_per_call = seconds_per_call
+        self._samples_per_char = samples_per_char
         self._voice = Voice(id=voice_id, language="en_US", sample_rate=sample_rate, engine="fake")
         self._rate = sample_rate
         self._fail_on = frozenset(fail_on)
@@ -74,6 +82,8 @@ class FakeEngine:
         with self._lock:
             self.batches.append(texts)
             self.exclusive.append(exclusive)
+        if self._seconds_per_call:
+            time.sleep(self._seconds_per_call)
         failing = self._fail_on.intersection(texts)
         if failing:
             raise EngineError(f"fake engine told to fail on {sorted(failing)}")
@@ -99,7 +109,7 @@ class FakeEngine:
     def render(self, text: str) -> FloatArray:
         """The audio :meth:`infer` returns for ``text``."""
         frequency = 100 + 3000 * zlib.crc32(text.encode("utf-8")) / 2**32
-        t = np.arange(SAMPLES_PER_CHAR * len(text)) / self._rate
+        t = np.arange(self._samples_per_char * len(text)) / self._rate
         return (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
 
     def inferred(self) -> list[str]:

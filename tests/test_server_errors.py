@@ -86,11 +86,11 @@ def test_emoji_only_input_is_400_as_nothing_speakable(client: httpx.Client) -> N
 
 
 def test_body_one_byte_over_the_limit_is_413(client: httpx.Client) -> None:
-    """One byte over VOXSERVE_MAX_BODY_BYTES is refused by the body limit (no ``param``)."""
+    """One byte over VOXSERVE_MAX_BODY_BYTES is refused by the guard, naming the body."""
     response = client.post(
         SPEECH, content=json_body_of_size(MAX_BODY_BYTES + 1), headers=JSON_HEADERS
     )
-    error = assert_error(response, 413, param=None, code="request_too_large")
+    error = assert_error(response, 413, param="body", code="request_too_large")
     assert str(MAX_BODY_BYTES) in error["message"]
 
 

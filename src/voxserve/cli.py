@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import os
-import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -205,7 +204,7 @@ def read_blocks(stream: IO[str], size: int = BLOCK_CHARS) -> Iterator[str]:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
-    from voxserve.audio import StreamEncoder, format_from_path, silence
+    from voxserve.audio import StreamEncoder, format_from_path, seal_wav, silence
     from voxserve.synthesizer import Synthesizer
     from voxserve.types import SynthesisParams, SynthesisRequest
 
@@ -258,7 +257,7 @@ def cmd_say(args: argparse.Namespace) -> int:
                     out.write(encoder.feed(samples))
                 out.write(encoder.finish())
                 if fmt.name == "wav":
-                    _seal_wav(out)
+                    seal_wav(out)
     finally:
         synth.close()
     return 0
@@ -315,16 +314,6 @@ def _play(chunks: Iterator[FloatArray], sample_rate: int) -> None:
         raise NoOutputDevice(
             f"No audio output device is available ({exc}). Use -o FILE to write a file instead."
         ) from exc
-
-
-def _seal_wav(out: IO[bytes]) -> None:
-    """Replace the streamed WAV header's unknown sizes with the real ones (files can seek)."""
-    size = out.tell()
-    out.seek(4)
-    out.write(struct.pack("<I", size - 8))
-    out.seek(40)
-    out.write(struct.pack("<I", size - 44))
-    out.seek(size)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ One root, so callers can catch everything voxserve means with one clause::
     ├── InvalidRequest              the caller asked for something impossible (HTTP 400-class)
     │   ├── EmptyText               nothing speakable after cleaning
     │   ├── TextTooLong             over the configured character limit
+    │   │   └── SpokenTextTooLong   over the limit once numbers, dates... are written out
     │   ├── InvalidParameter        a parameter outside its range (speed, volume, ...)
     │   ├── UnknownVoice            no installed voice has that id
     │   ├── UnknownFormat           an output format voxserve cannot write
@@ -61,6 +62,23 @@ class TextTooLong(InvalidRequest):
         super().__init__(
             f"The input has {length} characters; the limit is {limit}. "
             "Split it into several requests, or raise VOXSERVE_MAX_INPUT_CHARS.",
+            param=param,
+        )
+        self.length = length
+        self.limit = limit
+
+
+class SpokenTextTooLong(TextTooLong):
+    """The text is short enough as written, too long once written out as spoken."""
+
+    code = "spoken_input_too_long"
+
+    def __init__(self, length: int, limit: int, *, param: str = "input") -> None:
+        InvalidRequest.__init__(
+            self,
+            f"The input becomes {length} characters when spoken (numbers, dates and "
+            f"symbols written out); the limit is {limit}. Split it into several requests, "
+            "or raise VOXSERVE_MAX_SPOKEN_CHARS.",
             param=param,
         )
         self.length = length

@@ -60,6 +60,22 @@ class Metrics:
         self.errors = Counter(
             "voxserve_errors", "Error responses, by HTTP status.", ["status"], registry=r
         )
+        self.abandoned = Counter(
+            "voxserve_requests_abandoned",
+            "Requests whose work was cancelled because nobody would receive it, by reason "
+            "(disconnected, stopped_reading, body_timeout, drain_timeout).",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.admission_refused = Counter(
+            "voxserve_admission_refused",
+            "Requests refused with 503 because their estimated wait was over the bound.",
+            registry=r,
+        )
+        self.admitted_work = Gauge(
+            "voxserve_admitted_work_seconds",
+            "Estimated inference seconds the admitted requests still need.",
+            registry=r,
+        )
         self.voices_loaded = Gauge("voxserve_voices_loaded", "Voices loaded in memory.", registry=r)
         self.queue_depth = Gauge(
             "voxserve_queue_depth", "Sentences waiting for inference.", ["voice"], registry=r

@@ -158,6 +158,9 @@ class Scheduler:
         self._max_wait = max_wait_ms / 1000
         self._max_queue = max_queue
         self._heap: list[_Item] = []
+        self._live = 0
+        """Items queued or running whose future is not done: what the queue bound counts
+        (a cancelled request's items wait in the heap until the worker drops them)."""
         self._arrivals = itertools.count()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -235,7 +238,7 @@ class Scheduler:
         read_ahead: bool = False,
         seconds: float = 0.0,
     ) -> list[asyncio.Future[Any]]:
-        if len(self._heap) + len(works) > self._max_queue:
+        if self._live + len(works) > self._max_queue:
             raise Overloaded(
                 f"The synthesis queue for {self.engine.voice.id} is full "
                 f"({self._max_queue} sentences); retry shortly.",
@@ -248,12 +251,17 @@ class Scheduler:
         futures = []
         for work in works:
             future: asyncio.Future[Any] = loop.create_future()
+            self._live += 1
+            future.add_done_callback(self._settled)
             item = _Item(priority, work, future, kind, seconds, read_ahead, now)
             heapq.heappush(self._heap, item)
             futures.append(future)
         self._report_depth()
         self._wakeup.set()
         return futures
+
+    def _settled(self, _: asyncio.Future[Any]) -> None:
+        self._live -= 1
 
     def _pop_live(self) -> _Item | None:
         while self._heap:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(
         4096, ge=1, le=10_000_000, validation_alias=_env("MAX_INPUT_CHARS")
     )
+    max_spoken_chars: int = Field(
+        8192, ge=1, le=10_000_000, validation_alias=_env("MAX_SPOKEN_CHARS"),
+        description="Characters a request may become once normalized (numbers, dates and "
+        "symbols written out); bounds the audio one request can ask for.",
+    )  # fmt: skip
     max_sentence_chars: int = Field(
         400, ge=20, le=5000, validation_alias=_env("MAX_SENTENCE_CHARS")
     )
@@ -98,7 +103,30 @@ class Settings(BaseSettings):
     )  # fmt: skip
     keepalive_seconds: int = Field(5, ge=1, le=3600, validation_alias=_env("KEEPALIVE_SECONDS"))
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
-    max_concurrency: int = Field(64, ge=1, le=100_000, validation_alias=_env("MAX_CONCURRENCY"))
+    max_concurrency: int = Field(
+        64, ge=1, le=100_000, validation_alias=_env("MAX_CONCURRENCY"),
+        description="Hard ceiling on synthesis requests in progress; admission by estimated "
+        "work (VOXSERVE_MAX_WAIT_SECONDS) usually refuses first.",
+    )  # fmt: skip
+    max_wait_seconds: float = Field(
+        10.0, gt=0, le=3600, validation_alias=_env("MAX_WAIT_SECONDS"),
+        description="Admit a request while its estimated wait (work admitted before it / "
+        "inference lanes) is at most this; else 503 with Retry-After at once.",
+    )  # fmt: skip
+    body_timeout_seconds: float = Field(
+        10.0, gt=0, le=3600, validation_alias=_env("BODY_TIMEOUT_SECONDS"),
+        description="A request body must arrive whole within this; else 408.",
+    )  # fmt: skip
+    send_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("SEND_TIMEOUT_SECONDS"),
+        description="A client that takes longer than this to accept the next piece of a "
+        "response is dropped, and its work cancelled.",
+    )  # fmt: skip
+    spool_bytes: int = Field(
+        4 * 2**20, ge=0, validation_alias=_env("SPOOL_BYTES"),
+        description="A whole (non-streamed) response past this size is kept in a temporary "
+        "file rather than in memory while it is made.",
+    )  # fmt: skip
     rate_limit: float = Field(
         0.0, ge=0, validation_alias=_env("RATE_LIMIT"),
         description="Requests per second allowed per API key (token bucket); 0 turns it off.",

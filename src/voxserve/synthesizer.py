@@ -37,10 +37,10 @@ from voxserve.audio import (
     output_sample_rate,
 )
 from voxserve.audio import silence as make_silence
-from voxserve.deadlines import DueTimes
+from voxserve.deadlines import DueTimes, Pace
 from voxserve.engines.base import Engine, Head
 from voxserve.engines.voices import VoiceLibrary
-from voxserve.errors import EmptyText, InvalidParameter, TextTooLong
+from voxserve.errors import EmptyText, InvalidParameter, SpokenTextTooLong, TextTooLong
 from voxserve.metrics import Metrics
 from voxserve.scheduler import Lanes, Scheduler
 from voxserve.settings import Settings
@@ -140,7 +140,12 @@ class Synthesizer:
     # -- planning ---------------------------------------------------------------------
 
     def plan(self, request: SynthesisRequest, *, max_chars: int | None = None) -> Plan:
-        """Validate ``request`` and split its text; raises an InvalidRequest subclass."""
+        """Validate ``request`` and split its text; raises an InvalidRequest subclass.
+
+        The text must be at most ``max_input_chars`` long as sent, and ``max_spoken_chars``
+        once normalized (digits expand 5-9 times when written out). An explicit
+        ``max_chars`` (the CLI reading a file block by block) replaces both.
+        """
         limit = self.settings.max_input_chars if max_chars is None else max_chars
         fmt = get_format(request.format)
         check_params(request.params)
@@ -150,6 +155,9 @@ class Synthesizer:
         if len(request.text) > limit:
             raise TextTooLong(len(request.text), limit)
         text = normalize(request.text, voice.language)
+        spoken_limit = self.settings.max_spoken_chars if max_chars is None else None
+        if spoken_limit is not None and len(text) > spoken_limit:
+            raise SpokenTextTooLong(len(text), spoken_limit)
         sentences = tuple(split_sentences(text, self.settings.max_sentence_chars))
         if not sentences:
             raise EmptyText("The input has no speakable text (only symbols or control characters).")
@@ -160,6 +168,19 @@ class Synthesizer:
             sentences=sentences,
             input_chars=len(request.text),
         )
+
+    def estimate(self, plan: Plan) -> tuple[float, ...]:
+        """Estimated inference seconds of each sentence of ``plan``, at the pace the voice's
+        scheduler has learned (typical figures before its first run)."""
+        sched = self._schedulers.get(plan.voice.id)
+        pace = sched.pace if sched is not None else Pace()
+        speed = plan.params.speed
+        return tuple(pace.inference_seconds(len(s), speed) for s in plan.sentences)
+
+    @staticmethod
+    def footprint(plan: Plan) -> int:
+        """The most sentences ``plan`` has queued in the scheduler at once."""
+        return min(len(plan.sentences), STREAM_LOOKAHEAD + 1)
 
     # -- the shared per-sentence steps ---------------------------------------------------
 
@@ -261,7 +282,8 @@ class Synthesizer:
                 # every sentence of the batch wait for the slowest one.
                 batch_size=self.settings.batch_size if engine.batching else 1,
                 max_wait_ms=self.settings.batch_max_wait_ms,
-                max_queue=self.settings.max_queue,
+                # Never below one request's footprint, so admission can always keep it.
+                max_queue=max(self.settings.max_queue, STREAM_LOOKAHEAD + 1),
                 metrics=self.metrics,
             )
             self._schedulers[engine.voice.id] = sched

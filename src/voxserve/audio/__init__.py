@@ -6,16 +6,19 @@ from voxserve.audio.dsp import Resampler, apply_gain, resample, silence, to_int1
 from voxserve.audio.encode import (
     FORMATS,
     AudioFormat,
+    FileEncoder,
     StreamEncoder,
     encode,
     format_from_path,
     get_format,
     output_sample_rate,
+    seal_wav,
 )
 
 __all__ = [
     "FORMATS",
     "AudioFormat",
+    "FileEncoder",
     "Resampler",
     "StreamEncoder",
     "apply_gain",
@@ -24,6 +27,7 @@ __all__ = [
     "get_format",
     "output_sample_rate",
     "resample",
+    "seal_wav",
     "silence",
     "to_int16",
 ]

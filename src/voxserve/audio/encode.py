@@ -39,7 +39,7 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType, TracebackType
-from typing import Final, Protocol
+from typing import IO, Final, Protocol
 
 import av
 import numpy as np
@@ -197,6 +197,9 @@ def output_sample_rate(fmt: str | AudioFormat, sample_rate: int) -> int:
     return min(supported, key=lambda candidate: (abs(candidate - rate), -candidate))
 
 
+_WAV_HEADER_BYTES: Final = 44
+
+
 class _Backend(Protocol):
     def feed(self, samples: NDArray[np.float32]) -> bytes: ...
 
@@ -272,10 +275,14 @@ class _PyAVBackend:
     :meth:`finish`; that suits whole-file encoding only.
     """
 
-    def __init__(self, codec: _Codec, in_rate: int, out_rate: int, *, seekable: bool) -> None:
+    def __init__(
+        self, codec: _Codec, in_rate: int, out_rate: int, *, seekable: bool,
+        file: IO[bytes] | None = None,
+    ) -> None:  # fmt: skip
+        """``file``: with ``seekable``, the file to write into (default: memory)."""
         self._resampler = Resampler(in_rate, out_rate)
         self._out_rate = out_rate
-        self._seekable_sink = io.BytesIO() if seekable else None
+        self._seekable_sink = (file or io.BytesIO()) if seekable else None
         self._sink = _ByteSink()
         self._pts = 0
         self._frame_format = "s16" if codec.sample_format == "s16" else "flt"
@@ -314,9 +321,9 @@ class _PyAVBackend:
         self._encode(self._resampler.flush())
         self._container.mux(self._stream.encode(None))
         self._container.close()
-        if self._seekable_sink is not None:
+        if isinstance(self._seekable_sink, io.BytesIO):
             return self._seekable_sink.getvalue()
-        return self._sink.take()
+        return self._sink.take()  # empty when writing into a file
 
     def close(self) -> None:
         self._container.close()
@@ -426,6 +433,63 @@ class StreamEncoder:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class FileEncoder:
+    """Encode a whole file piece by piece into a seekable binary file.
+
+    The memory-bounded way to make a long whole file: each :meth:`feed` is encoded and
+    written at once, and :meth:`finish` completes the header the way a whole file has it
+    (WAV's sizes; FLAC's total length and MP3's Xing frame, patched by FFmpeg's muxer).
+    Decoded, the file holds the same samples as :func:`encode` would write.
+    """
+
+    def __init__(self, fmt: str | AudioFormat, sample_rate: int, file: IO[bytes]) -> None:
+        self._format = _resolve(fmt)
+        rate = check_rate(sample_rate)
+        self._file = file
+        self._start = file.tell()
+        out_rate = output_sample_rate(self._format, rate)
+        self._backend: _Backend
+        if self._format.name in ("wav", "pcm"):
+            self._backend = _make_backend(self._format, rate, seekable=False)
+        else:
+            codec = _CODECS[self._format.name]
+            self._backend = _PyAVBackend(codec, rate, out_rate, seekable=True, file=file)
+        self._finished = False
+
+    def feed(self, samples: ArrayLike) -> None:
+        """Encode and write the next piece of mono float audio."""
+        if self._finished:
+            raise RuntimeError("FileEncoder.feed() called after finish() or close().")
+        self._file.write(self._backend.feed(as_mono_float32(samples)))
+
+    def finish(self) -> int:
+        """Complete the file; returns its size in bytes."""
+        if not self._finished:
+            self._finished = True
+            self._file.write(self._backend.finish())
+            if self._format.name == "wav":
+                seal_wav(self._file, self._start)
+        return self._file.tell() - self._start
+
+    def close(self) -> None:
+        """Abandon the file and free the codec."""
+        if not self._finished:
+            self._finished = True
+            self._backend.close()
+
+
+def seal_wav(file: IO[bytes], start: int = 0) -> None:
+    """Replace a streamed WAV header's unknown sizes (at ``start``) with the real ones,
+    once the whole file was written; the file stays positioned at its end."""
+    end = file.tell()
+    data = end - start - _WAV_HEADER_BYTES
+    file.seek(start + 4)
+    file.write(struct.pack("<I", min(data + 36, _WAV_UNKNOWN_SIZE)))
+    file.seek(start + _WAV_HEADER_BYTES - 4)
+    file.write(struct.pack("<I", min(data, _WAV_UNKNOWN_SIZE)))
+    file.seek(end)
 
 
 def encode(samples: ArrayLike, sample_rate: int, fmt: str | AudioFormat) -> bytes:

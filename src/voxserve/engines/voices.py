@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from voxserve.engines.base import Engine
@@ -93,6 +93,10 @@ def discover_voices(settings: Settings) -> list[Voice]:
     return list(found.values())
 
 
+Loader = Callable[[Voice], Engine]
+"""Loads one voice's engine; raises VoiceLoadError when it cannot."""
+
+
 class VoiceLibrary:
     """The installed voices and the engines loaded for them.
 
@@ -101,9 +105,18 @@ class VoiceLibrary:
     takes the service down.
     """
 
-    def __init__(self, voices: Iterable[Voice], settings: Settings) -> None:
+    def __init__(
+        self,
+        voices: Iterable[Voice],
+        settings: Settings,
+        *,
+        loaders: Mapping[str, Loader] | None = None,
+    ) -> None:
+        """``loaders``: engine name (``Voice.engine``) → function that loads a voice of it;
+        default: Piper and espeak-ng. Tests hand in a fake engine here."""
         self._voices = {v.id: v for v in voices}
         self._settings = settings
+        self._loaders = dict(loaders) if loaders is not None else self._default_loaders()
         # Loaded engines, least recently used first.
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.Lock()
@@ -169,18 +182,30 @@ class VoiceLibrary:
         """How long loading ``voice`` took (0 if it is not loaded)."""
         return self._load_seconds.get(voice.id, 0.0)
 
-    def _load(self, voice: Voice) -> Engine:
-        if voice.engine == "espeak":
+    def _default_loaders(self) -> dict[str, Loader]:
+        settings = self._settings
+
+        def espeak(voice: Voice) -> Engine:
             binary = espeak_binary()
             if binary is None:
                 raise VoiceLoadError(f"{voice.id}: espeak-ng is not installed")
-            return EspeakEngine(voice, binary, lanes=self._settings.resolved_lanes())
-        return PiperEngine(
-            voice,
-            device=self._settings.device,
-            threads=self._settings.resolved_threads(),
-            lanes=self._settings.resolved_lanes(),
-        )
+            return EspeakEngine(voice, binary, lanes=settings.resolved_lanes())
+
+        def piper(voice: Voice) -> Engine:
+            return PiperEngine(
+                voice,
+                device=settings.device,
+                threads=settings.resolved_threads(),
+                lanes=settings.resolved_lanes(),
+            )
+
+        return {"espeak": espeak, "piper": piper}
+
+    def _load(self, voice: Voice) -> Engine:
+        loader = self._loaders.get(voice.engine)
+        if loader is None:
+            raise VoiceLoadError(f"{voice.id}: no loader for engine {voice.engine!r}")
+        return loader(voice)
 
     def preload(self) -> list[Engine]:
         """Load the voices ``VOXSERVE_PRELOAD`` asks for; skip and log failures."""

@@ -20,17 +20,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
+from voxserve.admission import Admission
 from voxserve.cache import AnyCache, build_cache
 from voxserve.metrics import Metrics
 from voxserve.server import compat, errors, openai, ops
 from voxserve.server.auth import APIKeyMiddleware
 from voxserve.server.docs import install_docs
+from voxserve.server.guard import GuardMiddleware
 from voxserve.server.headers import SecurityHeadersMiddleware
-from voxserve.server.limits import (
-    BodyLimitMiddleware,
-    ConcurrencyLimitMiddleware,
-    RateLimitMiddleware,
-)
+from voxserve.server.limits import ConcurrencyLimitMiddleware, RateLimitMiddleware
 from voxserve.server.observe import ObserveMiddleware
 from voxserve.server.speech import SpeechResponder
 from voxserve.settings import Settings
@@ -57,6 +55,21 @@ async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
         if engine.lanes > 1:
             utterances = engine.prepare(plan.sentences[0], plan.params)
             await loop.run_in_executor(None, engine.infer, utterances)
+
+
+def responder(
+    settings: Settings, synth: Synthesizer, metrics: Metrics, cache: AnyCache | None
+) -> SpeechResponder:
+    """The responder every speech route shares, with the machine's admission gate."""
+    admission = Admission(
+        lanes=synth.lanes.total,
+        max_wait=settings.max_wait_seconds,
+        max_queue=settings.max_queue,
+    )
+    return SpeechResponder(
+        synth, metrics, cache, admission,
+        log_text=settings.log_text, spool_bytes=settings.spool_bytes,
+    )  # fmt: skip
 
 
 def create_app(
@@ -87,7 +100,7 @@ def create_app(
             guard.on_error = lambda backend, op: metrics.cache_errors.labels(backend, op).inc()
         app.state.synthesizer = synth
         app.state.cache = store
-        app.state.responder = SpeechResponder(synth, metrics, store, log_text=settings.log_text)
+        app.state.responder = responder(settings, synth, metrics, store)
         try:
             await warm_up(synth, metrics)
             metrics.voices_loaded.set(len(synth.library.loaded()))
@@ -139,11 +152,19 @@ def create_app(
         return static.joinpath("index.html").read_text(encoding="utf-8")
 
     # Added innermost first, so a request meets: security headers, observe (id, log,
-    # metrics), body size, auth, rate, concurrency.
+    # metrics), the guard (body read whole, bounded in size and time; work cancelled when
+    # the client goes), auth, rate, concurrency (and admission by work, in the responder,
+    # on a cache miss).
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
     app.add_middleware(APIKeyMiddleware, keys=keys)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware,
+        max_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout_seconds,
+        send_timeout=settings.send_timeout_seconds,
+        metrics=metrics,
+    )
     routes = [*openai.router.routes, *compat.router.routes, *ops.router.routes]
     app.add_middleware(ObserveMiddleware, metrics=metrics, routes=routes)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every response

@@ -74,7 +74,7 @@ async def coqui_tts(
     speaker = request.headers.get("speaker-id") or fields.get("speaker_id") or None
     voice = synth.library.resolve(speaker, param="speaker_id").id if speaker else None
     plan = synth.plan(SynthesisRequest(text=text, voice=voice, format="wav"))
-    return await speech.respond("/api/tts", plan, mode="whole", bypass=bypass)
+    return await speech.respond(request, "/api/tts", plan, mode="whole", bypass=bypass)
 
 
 def _mary_voice(synth: Synthesizer, voice: str | None, locale: str | None) -> str | None:
@@ -107,7 +107,7 @@ async def mary_process(
     plan = synth.plan(
         SynthesisRequest(text=fields.get("INPUT_TEXT", ""), voice=voice, format="wav"),
     )
-    return await speech.respond("/process", plan, mode="whole", bypass=bypass)
+    return await speech.respond(request, "/process", plan, mode="whole", bypass=bypass)
 
 
 @router.get("/voices", response_class=PlainTextResponse)

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from voxserve import errors as e
 from voxserve.server.headers import SECURITY_HEADERS
@@ -82,6 +83,26 @@ def error_body(
     message: str, type_: str, code: str | None, param: str | None = None
 ) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+async def send_error(
+    send: Send, status: int, message: str, type_: str, code: str,
+    *, param: str | None = None, retry_after: float | None = None, close: bool = False,
+) -> None:  # fmt: skip
+    """The error response, straight to an ASGI ``send`` (for middleware, before any app).
+
+    ``close``: ask the client to close the connection (what is left of its request
+    cannot be read).
+    """
+    body = json.dumps(error_body(message, type_, code, param)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        (value,) = retry_after_header(retry_after).values()
+        headers.append((b"retry-after", value.encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def retry_after_header(seconds: float) -> dict[str, str]:

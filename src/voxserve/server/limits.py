@@ -1,93 +1,31 @@
-"""Request limits as ASGI middleware: body size, concurrency, per-client rate.
+"""Request limits as ASGI middleware: concurrency and per-client rate.
 
 They sit in front of the app so a refused request costs almost nothing, and they wrap
 the whole response (streamed bodies included), so a slot is released exactly when the
-response ends — finished, failed or cancelled by a client hanging up.
+response ends — finished, failed or cancelled by a client hanging up. (The body's size
+and arrival time are the guard's: server/guard.py. The work a request may add is
+admission's: voxserve.admission.)
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import dataclass
 
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from voxserve.server.errors import error_body
+from voxserve.server.errors import send_error
 
 #: Routes that synthesize; only these count against the concurrency and rate limits.
 SYNTHESIS_PATHS = frozenset({"/v1/audio/speech", "/api/tts", "/process"})
 
 
-async def send_error(
-    send: Send, status: int, message: str, type_: str, code: str,
-    *, param: str | None = None, retry_after: float | None = None,
-) -> None:  # fmt: skip
-    body = json.dumps(error_body(message, type_, code, param)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(HTTPException):
-    """Raised from ``receive``; an HTTPException so that FastAPI's body parser re-raises it
-    (it wraps other exceptions into a 400) and the error handlers answer 413."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body is larger than {limit} bytes.")
-
-
-class BodyLimitMiddleware:
-    """413 for bodies over ``max_bytes``, by Content-Length or while reading a chunked body."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
-            return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge(self.max_bytes)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        await send_error(
-            send, 413, f"The request body is larger than {self.max_bytes} bytes.",
-            "invalid_request_error", "request_too_large",
-        )  # fmt: skip
-
-
 class ConcurrencyLimitMiddleware:
-    """At most ``limit`` synthesis requests at once; the next gets 503 with Retry-After."""
+    """At most ``limit`` synthesis requests at once; the next gets 503 with Retry-After.
+
+    It also gives back the request's admission ticket (``scope["state"]["ticket"]``, set
+    by the responder) when the response ends, however it ends.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -107,6 +45,9 @@ class ConcurrencyLimitMiddleware:
             await self.app(scope, receive, send)
         finally:
             self.active -= 1
+            ticket = scope.get("state", {}).get("ticket")
+            if ticket is not None:
+                ticket.close()
 
 
 @dataclass

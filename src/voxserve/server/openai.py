@@ -44,6 +44,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     },
 )
 async def create_speech(
+    http: Request,
     body: SpeechRequest,
     synth: SynthesizerDep,
     speech: ResponderDep,
@@ -66,7 +67,7 @@ async def create_speech(
     except UnknownFormat as exc:  # name the field as this API calls it
         raise UnknownFormat(exc.format, exc.supported, param="response_format") from None
     mode: Mode = "sse" if body.stream_format == "sse" else "stream" if body.stream else "whole"
-    return await speech.respond("/v1/audio/speech", plan, mode=mode, bypass=bypass)
+    return await speech.respond(http, "/v1/audio/speech", plan, mode=mode, bypass=bypass)
 
 
 @router.get("/models", response_model=ModelList)

@@ -10,19 +10,23 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import tempfile
 import time
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import IO, Literal
 
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from voxserve.audio import StreamEncoder
+from voxserve.admission import Admission, Ticket
+from voxserve.audio import FileEncoder, StreamEncoder
 from voxserve.cache import AnyCache, cache_key
+from voxserve.errors import Overloaded
 from voxserve.metrics import Metrics
 from voxserve.server.observe import annotate
 from voxserve.synthesizer import Plan, Synthesizer
+from voxserve.types import AudioChunk
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +45,28 @@ class SpeechResponder:
         synth: Synthesizer,
         metrics: Metrics,
         cache: AnyCache | None,
+        admission: Admission,
         *,
         log_text: bool = False,
+        spool_bytes: int = 4 * 2**20,
     ) -> None:
         self.synth = synth
         self.metrics = metrics
         self.cache = cache
+        self.admission = admission
         self.log_text = log_text
+        self.spool_bytes = spool_bytes
 
     async def respond(
-        self, route: str, plan: Plan, *, mode: Mode, bypass: bool = False
+        self, request: Request, route: str, plan: Plan, *, mode: Mode, bypass: bool = False
     ) -> Response:
-        """The response for ``plan``; ``bypass`` skips the cache read (Cache-Control: no-cache)."""
+        """The response for ``plan``; ``bypass`` skips the cache read (Cache-Control: no-cache).
+
+        A cache miss is admitted first (voxserve.admission): refused with 503 before any
+        status line is sent, or admitted with every one of its sentences. The admission
+        ticket is kept in the request's state, where the concurrency middleware gives it
+        back when the response ends, however it ends.
+        """
         started = time.perf_counter()
         key = cache_key(plan, streamed=mode != "whole")
         cached, result = await self._lookup(key, bypass)
@@ -66,22 +80,23 @@ class SpeechResponder:
         headers = {"X-Voice": plan.voice.id}
         if result is not None:
             headers["X-Cache"] = result
+        ticket = None if cached is not None else self._admit(request, plan)
 
         if mode == "whole":
-            if cached is None:
-                audio = await self.synth.asynthesize(plan)
-                cached = audio.data
-                self._observe_synthesis(plan, started, audio.duration)
-                await self._store(key, cached)
-                headers["X-Audio-Duration"] = f"{audio.duration:.3f}"
-                headers["X-Synthesis-Seconds"] = f"{time.perf_counter() - started:.3f}"
+            if ticket is None:
+                response = Response(cached, media_type=plan.format.content_type, headers=headers)
+            else:
+                response = await self._whole(key, plan, ticket, started, headers)
             self._observe_first_audio(route, plan, started)
             self.metrics.request_duration.labels(route, plan.format.name).observe(
                 time.perf_counter() - started
             )
-            return Response(cached, media_type=plan.format.content_type, headers=headers)
+            return response
 
-        body = self._replay(cached) if cached is not None else self._synthesize(key, plan, started)
+        if ticket is None:
+            body = self._replay(cached or b"")
+        else:
+            body = self._synthesize(key, plan, ticket, started)
         timed = self._timed(route, plan, started, body)
         headers["Cache-Control"] = "no-store"
         if mode == "sse":
@@ -89,6 +104,56 @@ class SpeechResponder:
                 _sse_events(timed, plan), media_type="text/event-stream", headers=headers
             )
         return StreamingResponse(timed, media_type=plan.format.content_type, headers=headers)
+
+    def _admit(self, request: Request, plan: Plan) -> Ticket:
+        try:
+            ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
+        except Overloaded:
+            self.metrics.admission_refused.inc()
+            raise
+        request.state.ticket = ticket
+        self.metrics.admitted_work.set(self.admission.work)
+        return ticket
+
+    def _done(self, ticket: Ticket, chunk: AudioChunk) -> None:
+        if chunk.complete:
+            ticket.done(chunk.index)
+            self.metrics.admitted_work.set(self.admission.work)
+
+    async def _whole(
+        self, key: str, plan: Plan, ticket: Ticket, started: float, headers: dict[str, str]
+    ) -> Response:
+        """Synthesize and encode as the sentences come, into a file that stays in memory
+        up to ``spool_bytes``: a long whole response never holds all its audio at once."""
+        spool = tempfile.SpooledTemporaryFile(max_size=self.spool_bytes)  # noqa: SIM115
+        encoder = FileEncoder(plan.format, plan.output_rate, spool)
+        produced = 0.0
+        try:
+            async for chunk in self.synth.astream(plan, whole=True):
+                produced += chunk.duration
+                await run_in_threadpool(encoder.feed, chunk.samples)
+                self._done(ticket, chunk)
+            size = await run_in_threadpool(encoder.finish)
+        except BaseException:
+            encoder.close()
+            spool.close()
+            raise
+        self._observe_synthesis(plan, started, produced)
+        headers["X-Audio-Duration"] = f"{produced:.3f}"
+        headers["X-Synthesis-Seconds"] = f"{time.perf_counter() - started:.3f}"
+        spool.seek(0)
+        if size <= max(self.spool_bytes, self._cacheable_bytes()):
+            data = spool.read()
+            spool.close()
+            await self._store(key, data)
+            return Response(data, media_type=plan.format.content_type, headers=headers)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(
+            _read_file(spool), media_type=plan.format.content_type, headers=headers
+        )
+
+    def _cacheable_bytes(self) -> int:
+        return self.cache.max_entry_bytes if self.cache is not None else 0
 
     async def _lookup(self, key: str, bypass: bool) -> tuple[bytes | None, CacheResult | None]:
         if self.cache is None:
@@ -136,10 +201,12 @@ class SpeechResponder:
         for start in range(0, len(data), HIT_CHUNK_BYTES):
             yield data[start : start + HIT_CHUNK_BYTES]
 
-    async def _synthesize(self, key: str, plan: Plan, started: float) -> AsyncIterator[bytes]:
+    async def _synthesize(
+        self, key: str, plan: Plan, ticket: Ticket, started: float
+    ) -> AsyncIterator[bytes]:
         """Encoded audio sentence by sentence; stored in the cache if it completes."""
         encoder = StreamEncoder(plan.format, plan.output_rate)
-        limit = self.cache.max_entry_bytes if self.cache is not None else 0
+        limit = self._cacheable_bytes()
         kept: list[bytes] | None = [] if self.cache is not None else None
         size = 0
         produced = 0.0
@@ -147,6 +214,7 @@ class SpeechResponder:
             async for chunk in self.synth.astream(plan):
                 produced += chunk.duration
                 data = await run_in_threadpool(encoder.feed, chunk.samples)
+                self._done(ticket, chunk)
                 if data:
                     if kept is not None:
                         size += len(data)
@@ -164,6 +232,15 @@ class SpeechResponder:
         self._observe_synthesis(plan, started, produced)
         if kept is not None:
             await self._store(key, b"".join(kept))
+
+
+async def _read_file(file: IO[bytes]) -> AsyncIterator[bytes]:
+    """A spooled whole response, in pieces; the file is closed at the end or on cancel."""
+    try:
+        while data := await run_in_threadpool(file.read, HIT_CHUNK_BYTES):
+            yield data
+    finally:
+        file.close()
 
 
 async def _sse_events(body: AsyncIterator[bytes], plan: Plan) -> AsyncIterator[bytes]:

@@ -1,0 +1,120 @@
+"""Admission by estimated work: take a request only while its wait stays under a bound.
+
+Counting requests says nothing about how long the newest one will wait: one request of
+4,096 digits is minutes of inference, sixty-four "Hi." are a fraction of a second. So
+every request that is going to synthesize (a cache miss) is costed first, from its
+normalized sentences and the pace the scheduler learned
+(:meth:`~voxserve.synthesizer.Synthesizer.estimate`), and :class:`Admission` keeps the
+sum of what admitted requests still have to do::
+
+    estimated wait of a new request = work still to do / inference lanes
+
+A request is admitted while that wait is at most ``max_wait`` seconds; otherwise it is
+refused at once with :class:`~voxserve.errors.Overloaded`, whose ``retry_after`` is when
+enough of the work ahead will be done for it to fit. A request on an idle machine is
+always admitted, however long: the bound is on waiting, not on size (the size limits are
+``max_input_chars`` and ``max_spoken_chars``).
+
+The work goes down as each sentence is synthesized (:meth:`Ticket.done`), and whatever
+is left when the request ends, finished, failed or abandoned, is given back at once
+(:meth:`Ticket.close`).
+
+Admission also keeps the scheduler's queue bound for every admitted request: each request
+queues at most ``footprint`` sentences at a time (the stream's read-ahead), so the sum of
+footprints of admitted requests is kept within ``max_queue``. An admitted stream is
+therefore never refused halfway through, after its ``200`` was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from voxserve.errors import Overloaded
+
+
+class Ticket:
+    """One admitted request's share of the work; close it when the request ends."""
+
+    def __init__(self, admission: Admission, costs: Sequence[float], footprint: int) -> None:
+        self._admission = admission
+        self._costs = list(costs)
+        self.footprint = footprint
+        """Sentences this request may have queued at once."""
+        self.remaining = sum(costs)
+        """Estimated inference seconds it still needs."""
+        self.closed = False
+
+    def done(self, index: int) -> None:
+        """Sentence ``index`` was synthesized: its estimated cost is no longer ahead."""
+        if self.closed or not 0 <= index < len(self._costs):
+            return
+        cost, self._costs[index] = self._costs[index], 0.0
+        self.remaining -= cost
+        self._admission._release(cost, 0)
+
+    def close(self) -> None:
+        """The request ended: give back what it did not use. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        self._admission._release(self.remaining, self.footprint)
+        self.remaining = 0.0
+
+
+class Admission:
+    """The machine-wide admission gate, shared by every door (HTTP today, others later).
+
+    Single-threaded: call it from the event loop only.
+    """
+
+    def __init__(self, *, lanes: int, max_wait: float, max_queue: int) -> None:
+        """``lanes``: inference runs at once; ``max_wait``: seconds a new request may be
+        expected to wait; ``max_queue``: sentences all admitted requests may queue."""
+        if lanes < 1:
+            raise ValueError(f"Admission needs at least one lane, got {lanes}")
+        self.lanes = lanes
+        self.max_wait = max_wait
+        self.max_queue = max_queue
+        self.work = 0.0
+        """Estimated inference seconds the admitted requests still need."""
+        self.queued = 0
+        """Sum of the admitted requests' footprints."""
+        self.admitted = 0
+        """Requests admitted and not yet closed."""
+
+    def wait(self) -> float:
+        """Estimated seconds before a request arriving now starts being served."""
+        return max(0.0, self.work) / self.lanes
+
+    def admit(self, costs: Sequence[float], footprint: int) -> Ticket:
+        """Admit a request of per-sentence ``costs`` (inference seconds), or raise.
+
+        Raises:
+            Overloaded: the estimated wait is over ``max_wait``, or the request's
+                ``footprint`` does not fit in the queue; ``retry_after`` is set.
+        """
+        wait = self.wait()
+        if self.admitted and wait > self.max_wait:
+            raise Overloaded(
+                f"The server is busy: a new request would wait about {wait:.0f} s "
+                f"(limit {self.max_wait:g} s); retry later.",
+                retry_after=wait - self.max_wait,
+            )
+        if self.admitted and self.queued + footprint > self.max_queue:
+            raise Overloaded(
+                f"The synthesis queue is full ({self.max_queue} sentences); retry shortly.",
+                retry_after=max(1.0, wait),
+            )
+        ticket = Ticket(self, costs, footprint)
+        self.work += ticket.remaining
+        self.queued += footprint
+        self.admitted += 1
+        return ticket
+
+    def _release(self, work: float, footprint: int) -> None:
+        self.work = max(0.0, self.work - work)
+        if footprint:
+            self.queued -= footprint
+            self.admitted -= 1
+            if not self.admitted:
+                self.work = 0.0  # no drift from rounding once nothing is admitted

@@ -1,0 +1,82 @@
+"""Admission by estimated work: the arithmetic of the gate and its tickets."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voxserve.admission import Admission
+from voxserve.errors import Overloaded
+
+
+def gate(**overrides: float) -> Admission:
+    values: dict[str, float] = {"lanes": 2, "max_wait": 10.0, "max_queue": 256}
+    values.update(overrides)
+    return Admission(
+        lanes=int(values["lanes"]), max_wait=values["max_wait"], max_queue=int(values["max_queue"])
+    )
+
+
+def test_an_idle_gate_admits_any_size() -> None:
+    admission = gate()
+    ticket = admission.admit([500.0], footprint=1)
+    assert admission.work == 500.0
+    assert admission.wait() == 250.0  # two lanes
+    ticket.close()
+    assert (admission.work, admission.admitted, admission.queued) == (0.0, 0, 0)
+
+
+def test_the_wait_is_the_work_ahead_over_the_lanes_and_retry_after_when_it_fits() -> None:
+    admission = gate(max_wait=10.0)
+    admission.admit([8.0, 8.0, 8.0], footprint=3)  # 24 s on 2 lanes: a 12 s wait
+    with pytest.raises(Overloaded) as refused:
+        admission.admit([0.1], footprint=1)
+    assert "12 s" in refused.value.message
+    assert refused.value.retry_after == pytest.approx(2.0)
+    assert admission.admitted == 1
+
+
+def test_work_goes_down_sentence_by_sentence_and_the_rest_at_close() -> None:
+    admission = gate(max_wait=6.0)
+    ticket = admission.admit([6.0, 6.0], footprint=2)
+    admission.admit([1.0], footprint=1)  # 12 / 2 = 6 s: just fits
+    with pytest.raises(Overloaded):
+        admission.admit([1.0], footprint=1)  # (12 + 1) / 2 = 6.5 s > 6
+    ticket.done(0)
+    ticket.done(0)  # a sentence counts once
+    assert admission.work == pytest.approx(7.0)
+    admission.admit([1.0], footprint=1)  # 3.5 s: fits
+    ticket.close()
+    ticket.close()
+    assert admission.work == pytest.approx(2.0)
+    assert admission.admitted == 2
+
+
+def test_the_queue_bound_counts_footprints() -> None:
+    admission = gate(max_queue=4)
+    admission.admit([0.1] * 12, footprint=3)
+    with pytest.raises(Overloaded, match="queue is full"):
+        admission.admit([0.1] * 12, footprint=3)
+    admission.admit([0.1], footprint=1)
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(st.floats(0, 50), min_size=1, max_size=8), st.integers(1, 3)),
+        max_size=30,
+    ),
+    st.data(),
+)
+def test_whatever_the_order_of_dones_and_closes_the_gate_returns_to_empty(
+    requests: list[tuple[list[float], int]], data: st.DataObject
+) -> None:
+    admission = gate(max_wait=1e9, max_queue=10**6)
+    tickets = [admission.admit(costs, footprint) for costs, footprint in requests]
+    for ticket, (costs, _) in zip(tickets, requests, strict=True):
+        for index in data.draw(st.lists(st.integers(0, len(costs) - 1), max_size=len(costs))):
+            ticket.done(index)
+        assert admission.work >= 0
+    for ticket in data.draw(st.permutations(tickets)):
+        ticket.close()
+    assert (admission.work, admission.admitted, admission.queued) == (0.0, 0, 0)
