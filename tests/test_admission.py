@@ -80,3 +80,30 @@ def test_whatever_the_order_of_dones_and_closes_the_gate_returns_to_empty(
     for ticket in data.draw(st.permutations(tickets)):
         ticket.close()
     assert (admission.work, admission.admitted, admission.queued) == (0.0, 0, 0)
+
+
+def test_the_rate_follows_the_work_actually_done_while_busy() -> None:
+    """Estimated work that takes twice as long as estimated doubles the estimated waits;
+    idle time between requests does not count."""
+    now = [0.0]
+    admission = Admission(lanes=2, max_wait=10.0, max_queue=256, clock=lambda: now[0])
+    for _ in range(20):
+        ticket = admission.admit([1.0, 1.0], footprint=2)
+        now[0] += 1.0  # two estimated seconds in one: half the two lanes' rate
+        ticket.done(0)
+        ticket.done(1)
+        ticket.close()
+        now[0] += 100.0  # idle
+    assert admission.rate == pytest.approx(2.0 * 0.5, rel=0.01)
+    admission.admit([4.0], footprint=1)
+    assert admission.wait() == pytest.approx(4.0, rel=0.01)
+
+
+def test_a_refusal_is_reported() -> None:
+    admission = gate(max_wait=1.0)
+    refusals: list[None] = []
+    admission.on_refused = lambda: refusals.append(None)
+    admission.admit([10.0], footprint=1)
+    with pytest.raises(Overloaded):
+        admission.check()
+    assert len(refusals) == 1

@@ -7,7 +7,7 @@ normalized sentences and the pace the scheduler learned
 (:meth:`~voxserve.synthesizer.Synthesizer.estimate`), and :class:`Admission` keeps the
 sum of what admitted requests still have to do::
 
-    estimated wait of a new request = work still to do / inference lanes
+    estimated wait of a new request = work still to do / rate at which work gets done
 
 A request is admitted while that wait is at most ``max_wait`` seconds; otherwise it is
 refused at once with :class:`~voxserve.errors.Overloaded`, whose ``retry_after`` is when
@@ -17,7 +17,11 @@ always admitted, however long: the bound is on waiting, not on size (the size li
 
 The work goes down as each sentence is synthesized (:meth:`Ticket.done`), and whatever
 is left when the request ends, finished, failed or abandoned, is given back at once
-(:meth:`Ticket.close`).
+(:meth:`Ticket.close`). The rate starts at one second of estimated work per second per
+lane, and then follows what the machine actually gets done while it is busy: the pace's
+estimates leave out encoding, HTTP and whatever else shares the cores, and under
+overload those are a large part of the time (measured on 2 cores with 100 clients on
+the same machine: about half).
 
 Admission also keeps the scheduler's queue bound for every admitted request: each request
 queues at most ``footprint`` sentences at a time (the stream's read-ahead), so the sum of
@@ -27,19 +31,29 @@ therefore never refused halfway through, after its ``200`` was sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from voxserve.errors import Overloaded
+
+#: Seconds of busy time over which one sample of the work rate is taken.
+RATE_INTERVAL = 1.0
+#: Weight of the newest sample in the rate's running mean.
+RATE_WEIGHT = 0.3
 
 
 class Ticket:
     """One admitted request's share of the work; close it when the request ends."""
 
-    def __init__(self, admission: Admission, costs: Sequence[float], footprint: int) -> None:
+    def __init__(
+        self, admission: Admission, costs: Sequence[float], footprint: int, wait: float
+    ) -> None:
         self._admission = admission
         self._costs = list(costs)
         self.footprint = footprint
         """Sentences this request may have queued at once."""
+        self.wait = wait
+        """The wait estimated for it when it was admitted."""
         self.remaining = sum(costs)
         """Estimated inference seconds it still needs."""
         self.closed = False
@@ -50,7 +64,7 @@ class Ticket:
             return
         cost, self._costs[index] = self._costs[index], 0.0
         self.remaining -= cost
-        self._admission._release(cost, 0)
+        self._admission._release(cost, 0, done=True)
 
     def close(self) -> None:
         """The request ended: give back what it did not use. Safe to call twice."""
@@ -67,7 +81,14 @@ class Admission:
     Single-threaded: call it from the event loop only.
     """
 
-    def __init__(self, *, lanes: int, max_wait: float, max_queue: int) -> None:
+    def __init__(
+        self,
+        *,
+        lanes: int,
+        max_wait: float,
+        max_queue: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``lanes``: inference runs at once; ``max_wait``: seconds a new request may be
         expected to wait; ``max_queue``: sentences all admitted requests may queue."""
         if lanes < 1:
@@ -81,40 +102,76 @@ class Admission:
         """Sum of the admitted requests' footprints."""
         self.admitted = 0
         """Requests admitted and not yet closed."""
+        self.rate = float(lanes)
+        """Seconds of estimated work done per second while busy (lanes, to begin with)."""
+        self._clock = clock
+        self._since: float | None = None
+        """Start of the current busy interval over which the rate is sampled."""
+        self._drained = 0.0
+        """Estimated work done since then."""
+        self.on_refused: Callable[[], None] = lambda: None
+        """Called at each refusal (the server counts them in a metric)."""
 
     def wait(self) -> float:
         """Estimated seconds before a request arriving now starts being served."""
-        return max(0.0, self.work) / self.lanes
+        return max(0.0, self.work) / self.rate
 
-    def admit(self, costs: Sequence[float], footprint: int) -> Ticket:
-        """Admit a request of per-sentence ``costs`` (inference seconds), or raise.
+    def check(self, footprint: int = 0) -> float:
+        """The estimated wait, if a request of ``footprint`` queued sentences fits now.
+
+        With ``footprint`` 0 it tells whether any request could be admitted: the server
+        refuses with it before parsing or planning anything, the cheapest 503 there is.
 
         Raises:
-            Overloaded: the estimated wait is over ``max_wait``, or the request's
-                ``footprint`` does not fit in the queue; ``retry_after`` is set.
+            Overloaded: the estimated wait is over ``max_wait``, or ``footprint`` does not
+                fit in the queue; ``retry_after`` is set.
         """
         wait = self.wait()
         if self.admitted and wait > self.max_wait:
+            self.on_refused()
             raise Overloaded(
                 f"The server is busy: a new request would wait about {wait:.0f} s "
                 f"(limit {self.max_wait:g} s); retry later.",
                 retry_after=wait - self.max_wait,
             )
         if self.admitted and self.queued + footprint > self.max_queue:
+            self.on_refused()
             raise Overloaded(
                 f"The synthesis queue is full ({self.max_queue} sentences); retry shortly.",
                 retry_after=max(1.0, wait),
             )
-        ticket = Ticket(self, costs, footprint)
+        return wait
+
+    def admit(self, costs: Sequence[float], footprint: int) -> Ticket:
+        """Admit a request of per-sentence ``costs`` (inference seconds), or raise
+        Overloaded (see :meth:`check`)."""
+        wait = self.check(footprint)
+        ticket = Ticket(self, costs, footprint, wait)
+        if not self.admitted:
+            self._since, self._drained = self._clock(), 0.0
         self.work += ticket.remaining
         self.queued += footprint
         self.admitted += 1
         return ticket
 
-    def _release(self, work: float, footprint: int) -> None:
+    def _release(self, work: float, footprint: int, *, done: bool = False) -> None:
         self.work = max(0.0, self.work - work)
+        if done:
+            self._drained += work
+            self._sample()
         if footprint:
             self.queued -= footprint
             self.admitted -= 1
             if not self.admitted:
                 self.work = 0.0  # no drift from rounding once nothing is admitted
+                self._since = None  # idle time says nothing about the rate
+
+    def _sample(self) -> None:
+        """Fold the work done over the last busy interval into the rate."""
+        now = self._clock()
+        if self._since is None or now - self._since < RATE_INTERVAL:
+            return
+        sample = self._drained / (now - self._since)
+        self.rate += RATE_WEIGHT * (sample - self.rate)
+        self.rate = min(2.0 * self.lanes, max(0.05 * self.lanes, self.rate))
+        self._since, self._drained = now, 0.0

@@ -301,7 +301,9 @@ class Synthesizer:
     def schedulers(self) -> list[Scheduler]:
         return list(self._schedulers.values())
 
-    async def astream(self, plan: Plan, *, whole: bool = False) -> AsyncIterator[AudioChunk]:
+    async def astream(
+        self, plan: Plan, *, whole: bool = False, wait: float = 0.0
+    ) -> AsyncIterator[AudioChunk]:
         """Yield chunks of a planned request; inference goes through the scheduler.
 
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded (for a
@@ -314,6 +316,9 @@ class Synthesizer:
         first ``VOXSERVE_STREAM_HEAD_SECONDS`` (complete=False), then the rest, made while
         the head plays. If the caller stops (a client hung up), the queued work is
         cancelled before it reaches the model.
+
+        ``wait``: with ``whole``, the wait admission estimated for the request; it is due
+        that much later, which lets streams that arrive meanwhile start first.
         """
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
@@ -326,6 +331,7 @@ class Synthesizer:
             pause=params.sentence_silence,
             whole=whole,
             start=time.monotonic(),
+            wait=wait,
         )
         head_seconds = 0.0 if whole else self.settings.stream_head_seconds
         rate = engine.sample_rate

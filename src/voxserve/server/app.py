@@ -57,21 +57,6 @@ async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
             await loop.run_in_executor(None, engine.infer, utterances)
 
 
-def responder(
-    settings: Settings, synth: Synthesizer, metrics: Metrics, cache: AnyCache | None
-) -> SpeechResponder:
-    """The responder every speech route shares, with the machine's admission gate."""
-    admission = Admission(
-        lanes=synth.lanes.total,
-        max_wait=settings.max_wait_seconds,
-        max_queue=settings.max_queue,
-    )
-    return SpeechResponder(
-        synth, metrics, cache, admission,
-        log_text=settings.log_text, spool_bytes=settings.spool_bytes,
-    )  # fmt: skip
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -86,6 +71,14 @@ def create_app(
     settings = settings or Settings.load()
     metrics = Metrics(registry)
     keys = settings.resolved_api_keys()
+    # The machine's admission gate (voxserve.admission), shared by the responder and the
+    # concurrency middleware's early refusals.
+    admission = Admission(
+        lanes=synthesizer.lanes.total if synthesizer else settings.resolved_lanes(),
+        max_wait=settings.max_wait_seconds,
+        max_queue=settings.max_queue,
+    )
+    admission.on_refused = metrics.admission_refused.inc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,7 +93,10 @@ def create_app(
             guard.on_error = lambda backend, op: metrics.cache_errors.labels(backend, op).inc()
         app.state.synthesizer = synth
         app.state.cache = store
-        app.state.responder = responder(settings, synth, metrics, store)
+        app.state.responder = SpeechResponder(
+            synth, metrics, store, admission,
+            log_text=settings.log_text, spool_bytes=settings.spool_bytes,
+        )  # fmt: skip
         try:
             await warm_up(synth, metrics)
             metrics.voices_loaded.set(len(synth.library.loaded()))
@@ -151,11 +147,20 @@ def create_app(
     async def index() -> str:
         return static.joinpath("index.html").read_text(encoding="utf-8")
 
+    _add_middleware(app, settings, metrics, admission, keys)
+    return app
+
+
+def _add_middleware(
+    app: FastAPI, settings: Settings, metrics: Metrics, admission: Admission, keys: frozenset[str]
+) -> None:
     # Added innermost first, so a request meets: security headers, observe (id, log,
     # metrics), the guard (body read whole, bounded in size and time; work cancelled when
     # the client goes), auth, rate, concurrency (and admission by work, in the responder,
     # on a cache miss).
-    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware, limit=settings.max_concurrency, admission=admission
+    )
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
     app.add_middleware(APIKeyMiddleware, keys=keys)
     app.add_middleware(
@@ -168,7 +173,6 @@ def create_app(
     routes = [*openai.router.routes, *compat.router.routes, *ops.router.routes]
     app.add_middleware(ObserveMiddleware, metrics=metrics, routes=routes)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every response
-    return app
 
 
 def _version() -> str:

@@ -124,7 +124,7 @@ def error_response(
 def voxserve_error_response(exc: e.VoxserveError) -> JSONResponse:
     status, type_ = next((s, t) for cls, s, t in STATUS if isinstance(exc, cls))
     headers = retry_after_header(exc.retry_after) if isinstance(exc, e.Overloaded) else None
-    if status >= 500:
+    if status >= 500 and not isinstance(exc, e.Overloaded):  # a 503 is back-pressure
         log.error("request failed: %s", exc.message)
     return JSONResponse(
         error_body(exc.message, type_, exc.code, exc.param), status_code=status, headers=headers

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from voxserve.admission import Admission
+from voxserve.errors import Overloaded
 from voxserve.server.errors import send_error
 
 #: Routes that synthesize; only these count against the concurrency and rate limits.
@@ -23,13 +25,17 @@ SYNTHESIS_PATHS = frozenset({"/v1/audio/speech", "/api/tts", "/process"})
 class ConcurrencyLimitMiddleware:
     """At most ``limit`` synthesis requests at once; the next gets 503 with Retry-After.
 
-    It also gives back the request's admission ticket (``scope["state"]["ticket"]``, set
-    by the responder) when the response ends, however it ends.
+    While admission would refuse any request (the work admitted is over its wait bound),
+    a synthesis request is refused here, before its body is parsed or its text planned:
+    under a flood of requests the refusals then cost almost nothing. It also gives back
+    the request's admission ticket (``scope["state"]["ticket"]``, set by the responder)
+    when the response ends, however it ends.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, admission: Admission) -> None:
         self.app = app
         self.limit = limit
+        self.admission = admission
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -39,6 +45,13 @@ class ConcurrencyLimitMiddleware:
         if self.active >= self.limit:
             message = f"The server is busy ({self.limit} requests in progress); retry shortly."
             await send_error(send, 503, message, "server_error", "overloaded", retry_after=1)
+            return
+        try:
+            self.admission.check()
+        except Overloaded as exc:
+            await send_error(
+                send, 503, exc.message, "server_error", exc.code, retry_after=exc.retry_after
+            )
             return
         self.active += 1
         try:

@@ -22,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 from voxserve.admission import Admission, Ticket
 from voxserve.audio import FileEncoder, StreamEncoder
 from voxserve.cache import AnyCache, cache_key
-from voxserve.errors import Overloaded
 from voxserve.metrics import Metrics
 from voxserve.server.observe import annotate
 from voxserve.synthesizer import Plan, Synthesizer
@@ -106,11 +105,7 @@ class SpeechResponder:
         return StreamingResponse(timed, media_type=plan.format.content_type, headers=headers)
 
     def _admit(self, request: Request, plan: Plan) -> Ticket:
-        try:
-            ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
-        except Overloaded:
-            self.metrics.admission_refused.inc()
-            raise
+        ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
         request.state.ticket = ticket
         self.metrics.admitted_work.set(self.admission.work)
         return ticket
@@ -129,7 +124,7 @@ class SpeechResponder:
         encoder = FileEncoder(plan.format, plan.output_rate, spool)
         produced = 0.0
         try:
-            async for chunk in self.synth.astream(plan, whole=True):
+            async for chunk in self.synth.astream(plan, whole=True, wait=ticket.wait):
                 produced += chunk.duration
                 await run_in_threadpool(encoder.feed, chunk.samples)
                 self._done(ticket, chunk)
