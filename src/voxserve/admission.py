@@ -45,15 +45,11 @@ RATE_WEIGHT = 0.3
 class Ticket:
     """One admitted request's share of the work; close it when the request ends."""
 
-    def __init__(
-        self, admission: Admission, costs: Sequence[float], footprint: int, wait: float
-    ) -> None:
+    def __init__(self, admission: Admission, costs: Sequence[float], footprint: int) -> None:
         self._admission = admission
         self._costs = list(costs)
         self.footprint = footprint
         """Sentences this request may have queued at once."""
-        self.wait = wait
-        """The wait estimated for it when it was admitted."""
         self.remaining = sum(costs)
         """Estimated inference seconds it still needs."""
         self.closed = False
@@ -145,8 +141,8 @@ class Admission:
     def admit(self, costs: Sequence[float], footprint: int) -> Ticket:
         """Admit a request of per-sentence ``costs`` (inference seconds), or raise
         Overloaded (see :meth:`check`)."""
-        wait = self.check(footprint)
-        ticket = Ticket(self, costs, footprint, wait)
+        self.check(footprint)
+        ticket = Ticket(self, costs, footprint)
         if not self.admitted:
             self._since, self._drained = self._clock(), 0.0
         self.work += ticket.remaining

@@ -74,16 +74,16 @@ class DueTimes:
         pause: float = 0.0,
         whole: bool,
         start: float,
-        wait: float = 0.0,
+        defer: float = 0.0,
     ) -> None:
         """``pause``: the silence after each sentence but the last; ``start``: arrival;
-        ``wait``: for a whole response, the wait estimated when it was admitted (the work
-        admitted before it), so that streams arriving after it may start first as long as
-        it is still done when it was expected to be."""
+        ``defer``: for a whole response, how much later than it could at best be done it
+        is due: streams' first sentences that arrive up to that long after it go first.
+        Among whole responses the order is unchanged (shortest first)."""
         self.whole = whole
         self._expected = [pace.audio_seconds(len(s), speed) + pause for s in sentences]
         inference = [pace.inference_seconds(len(s), speed) for s in sentences]
-        self._whole_due = start + wait + sum(inference)
+        self._whole_due = start + defer + sum(inference)
         self._playhead = start + inference[0]
         """When the sentence after the last one sent starts playing."""
         self._next = 0

@@ -16,8 +16,10 @@ engine, all sharing the machine's inference lanes: that is the HTTP server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -64,6 +66,17 @@ log = logging.getLogger(__name__)
 
 #: Sentences of one request queued ahead of the one being sent, when streaming.
 STREAM_LOOKAHEAD = 2
+
+
+#: Niceness of the inference threads (0 to 19): above the event loop's, so that under
+#: overload health checks, refusals and the encoding of streams get a core at once.
+INFERENCE_NICENESS = 5
+
+
+def _yield_to_loop() -> None:
+    """Run this inference thread at a lower CPU priority than the rest of the process."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INFERENCE_NICENESS)
 
 
 def check_params(params: SynthesisParams) -> None:
@@ -122,7 +135,9 @@ class Synthesizer:
         # for each.
         lanes = settings.resolved_lanes()
         self.lanes = Lanes(lanes)
-        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="voxserve-infer")
+        self._executor = ThreadPoolExecutor(
+            max_workers=lanes, thread_name_prefix="voxserve-infer", initializer=_yield_to_loop
+        )
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()
 
@@ -136,6 +151,13 @@ class Synthesizer:
 
     def voices(self) -> list[Voice]:
         return self.library.voices()
+
+    async def apreload(self) -> list[Engine]:
+        """Load the voices ``VOXSERVE_PRELOAD`` asks for on an inference thread, so that
+        the sessions' own threads inherit its lower priority (INFERENCE_NICENESS)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.library.preload
+        )
 
     # -- planning ---------------------------------------------------------------------
 
@@ -302,7 +324,7 @@ class Synthesizer:
         return list(self._schedulers.values())
 
     async def astream(
-        self, plan: Plan, *, whole: bool = False, wait: float = 0.0
+        self, plan: Plan, *, whole: bool = False, defer: float = 0.0
     ) -> AsyncIterator[AudioChunk]:
         """Yield chunks of a planned request; inference goes through the scheduler.
 
@@ -317,8 +339,9 @@ class Synthesizer:
         the head plays. If the caller stops (a client hung up), the queued work is
         cancelled before it reaches the model.
 
-        ``wait``: with ``whole``, the wait admission estimated for the request; it is due
-        that much later, which lets streams that arrive meanwhile start first.
+        ``defer``: with ``whole``, how much later the request is due than it could at best
+        be done, so that streams arriving meanwhile start speaking first
+        (deadlines.DueTimes).
         """
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
@@ -331,7 +354,7 @@ class Synthesizer:
             pause=params.sentence_silence,
             whole=whole,
             start=time.monotonic(),
-            wait=wait,
+            defer=defer,
         )
         head_seconds = 0.0 if whole else self.settings.stream_head_seconds
         rate = engine.sample_rate

@@ -47,7 +47,7 @@ async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
     lane warms that session too (onnxruntime's first run of a session is slow).
     """
     loop = asyncio.get_running_loop()
-    engines = await loop.run_in_executor(None, synth.library.preload)
+    engines = await synth.apreload()
     for engine in engines:
         metrics.model_load.labels(engine.voice.id).set(synth.library.load_seconds(engine.voice))
         plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))

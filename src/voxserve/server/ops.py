@@ -14,15 +14,14 @@ from starlette.types import Receive, Scope, Send
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
-@router.head("/healthz", include_in_schema=False)
+# One route for both methods, so that a 405 (OPTIONS, POST) lists them both in Allow.
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     """The process is alive and its event loop answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-@router.head("/readyz", include_in_schema=False)
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(request: Request) -> JSONResponse:
     """200 once the voices are loaded and warmed up; 503 before that and while draining."""
     state = request.app.state

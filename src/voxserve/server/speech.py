@@ -124,7 +124,10 @@ class SpeechResponder:
         encoder = FileEncoder(plan.format, plan.output_rate, spool)
         produced = 0.0
         try:
-            async for chunk in self.synth.astream(plan, whole=True, wait=ticket.wait):
+            # Due up to the wait bound later: streams arriving meanwhile speak first, and it
+            # is still done about when admission expected.
+            defer = self.admission.max_wait
+            async for chunk in self.synth.astream(plan, whole=True, defer=defer):
                 produced += chunk.duration
                 await run_in_threadpool(encoder.feed, chunk.samples)
                 self._done(ticket, chunk)
