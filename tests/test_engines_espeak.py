@@ -16,6 +16,9 @@ from voxserve.engines.espeak import SAMPLE_RATE, EspeakEngine, espeak_binary, li
 from voxserve.errors import EngineError
 from voxserve.types import SynthesisParams, Voice
 
+pytestmark = pytest.mark.inprocess
+
+
 GERMAN = "Guten Morgen! Heute ist ein schöner Tag, und die Vögel singen im Garten."
 
 

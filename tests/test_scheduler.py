@@ -27,6 +27,9 @@ from voxserve.errors import EngineError, Overloaded
 from voxserve.scheduler import Lanes, Scheduler
 from voxserve.types import FloatArray, SynthesisParams, Utterance
 
+pytestmark = pytest.mark.inprocess
+
+
 T = TypeVar("T")
 PARAMS = SynthesisParams()
 

@@ -22,6 +22,9 @@ import soundfile as sf
 from fake_server import FakeServer, fake_settings, wait_until
 from fakes import FakeEngine
 
+pytestmark = pytest.mark.inprocess
+
+
 SPEECH = "/v1/audio/speech"
 
 

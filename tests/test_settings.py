@@ -10,6 +10,9 @@ import pytest
 from voxserve.errors import ConfigError
 from voxserve.settings import DEFAULT_VOICE, Settings, cgroup_cpu_limit, env_names, usable_cores
 
+pytestmark = pytest.mark.inprocess
+
+
 SEED_ALIASES = ("TTS_BATCH_SIZE", "MODEL_PATH", "REDIS_URL")
 
 

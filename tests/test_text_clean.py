@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from voxserve.text.clean import sanitize
 
+pytestmark = pytest.mark.inprocess
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),

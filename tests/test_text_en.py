@@ -14,6 +14,9 @@ from voxserve.text import Normalizer, default_normalizers, language_prefix, norm
 from voxserve.text.en import normalize_en
 from voxserve.text.numbers import cardinal, year
 
+pytestmark = pytest.mark.inprocess
+
+
 CASES = [
     # URLs and e-mail addresses
     ("example.com/docs", "example dot com slash docs"),

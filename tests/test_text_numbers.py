@@ -18,6 +18,9 @@ from voxserve.text.numbers import (
     year,
 )
 
+pytestmark = pytest.mark.inprocess
+
+
 # Every word a cardinal may use; anything else would be a bug (a digit, a typo).
 _VOCABULARY = frozenset(
     {

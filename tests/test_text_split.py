@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from voxserve.text.split import split_sentences
 
+pytestmark = pytest.mark.inprocess
+
 
 def _visible(text: str) -> str:
     return "".join(ch for ch in text if not ch.isspace())

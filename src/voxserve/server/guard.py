@@ -33,6 +33,10 @@ class _ClientGone(Exception):
     """The client hung up or stopped reading; nothing more can be sent to it."""
 
 
+class _BodyTooLarge(Exception):
+    """The body grew past the limit while it was read."""
+
+
 class GuardMiddleware:
     """Reads each body whole and bounded in time, and cancels work nobody will receive."""
 
@@ -96,10 +100,6 @@ class GuardMiddleware:
             send, 413, f"The request body is larger than {self.max_bytes} bytes.",
             "invalid_request_error", "request_too_large", param="body", close=True,
         )  # fmt: skip
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class _Exchange:
