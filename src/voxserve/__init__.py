@@ -12,10 +12,14 @@ The library API::
         ...  # chunk.samples: float32 at chunk.sample_rate, one sentence each
 """
 
+from typing import TYPE_CHECKING
+
 from voxserve.errors import VoxserveError
 from voxserve.settings import Settings
-from voxserve.synthesizer import Synthesizer
 from voxserve.types import Audio, AudioChunk, SynthesisParams, SynthesisRequest, Voice
+
+if TYPE_CHECKING:
+    from voxserve.synthesizer import Synthesizer
 
 __all__ = [
     "Audio",
@@ -27,3 +31,13 @@ __all__ = [
     "Voice",
     "VoxserveError",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The synthesizer brings onnxruntime, PyAV and the engines: imported on first use, so
+    # that ``import voxserve.text`` (or the settings, or the errors) stays light.
+    if name == "Synthesizer":
+        from voxserve.synthesizer import Synthesizer
+
+        return Synthesizer
+    raise AttributeError(f"module 'voxserve' has no attribute {name!r}")

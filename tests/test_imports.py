@@ -1,0 +1,29 @@
+"""What importing a part of voxserve brings with it: the text frontend, the settings and
+the errors stay light (no onnxruntime, PyAV, Prometheus or web framework)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.inprocess
+
+HEAVY = ("onnxruntime", "av", "prometheus_client", "fastapi", "uvicorn", "redis")
+
+
+@pytest.mark.parametrize("module", ["voxserve", "voxserve.text", "voxserve.settings"])
+def test_light_modules_import_nothing_heavy(module: str) -> None:
+    code = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []
+
+
+def test_the_synthesizer_is_still_importable_from_the_package() -> None:
+    from voxserve import Synthesizer
+    from voxserve.synthesizer import Synthesizer as Direct
+
+    assert Synthesizer is Direct
