@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from numpy.typing import NDArray
 from voxserve.audio import (
     FORMATS,
     AudioFormat,
+    FileEncoder,
     StreamEncoder,
     encode,
     format_from_path,
@@ -134,6 +136,41 @@ def test_round_trip(tone: ToneFactory, fmt: str, rate: int, streamed: bool) -> N
         assert_is_the_tone(decoded, out_rate)
     else:
         np.testing.assert_array_equal(decoded, to_int16(signal))
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["memory", "spooled-to-disk"])
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_a_file_encoded_piece_by_piece_is_the_whole_file(
+    tone: ToneFactory, fmt: str, spool: bool
+) -> None:
+    """FileEncoder writes into a file as pieces come: decoded, the same samples and length
+    as encode()'s whole file (lossless formats exactly), with the whole file's header.
+    It refuses a file that already holds something (FFmpeg seeks from the start)."""
+    rate = 22_050
+    signal = tone(rate)
+    bounds = [round(cut * signal.size) for cut in CUTS]
+    file = tempfile.SpooledTemporaryFile(max_size=0 if spool else 1 << 30)  # noqa: SIM115
+    with file:
+        encoder = FileEncoder(fmt, rate, file)
+        for a, b in itertools.pairwise(bounds):
+            encoder.feed(signal[a:b])
+        size = encoder.finish()
+        file.seek(0)
+        data = file.read()
+        with pytest.raises(ValueError, match="empty"):
+            FileEncoder(fmt, rate, file)
+    assert size == len(data)
+    out_rate = output_sample_rate(fmt, rate)
+    decoded, _ = decode(data, fmt, out_rate)
+    whole, _ = decode(encode(signal, rate, fmt), fmt, out_rate)
+    if FORMATS[fmt].lossy:
+        assert abs(decoded.size - whole.size) <= 2
+        assert_is_the_tone(decoded, out_rate)
+    else:
+        assert np.array_equal(decoded, whole)
+    if fmt == "wav":
+        assert data[4:8] == struct.pack("<I", len(data) - 8)
+        assert data[40:44] == struct.pack("<I", len(data) - 44)
 
 
 def test_output_rates() -> None:

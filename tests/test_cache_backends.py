@@ -31,7 +31,6 @@ from voxserve.cache import (
     MemoryCache,
     TieredCache,
     build_cache,
-    cache_key,
 )
 from voxserve.cache.base import frame
 from voxserve.cache.redis import RedisCache
@@ -566,8 +565,8 @@ def plan_variants(synth: Synthesizer) -> dict[str, tuple[Plan, bool]]:
 def test_cache_key_changes_with_every_ingredient_and_each_change_gives_its_own_key(
     synth: Synthesizer,
 ) -> None:
-    base = cache_key(synth.plan(BASE), streamed=False)
-    keys = {name: cache_key(plan, streamed=s) for name, (plan, s) in plan_variants(synth).items()}
+    base = synth.plan(BASE).cache_key(streamed=False)
+    keys = {name: plan.cache_key(streamed=s) for name, (plan, s) in plan_variants(synth).items()}
     assert [name for name, k in keys.items() if k == base] == []
     assert len(set(keys.values())) == len(keys)
 
@@ -575,11 +574,11 @@ def test_cache_key_changes_with_every_ingredient_and_each_change_gives_its_own_k
 def test_cache_key_is_equal_for_equal_requests_and_for_texts_that_normalize_alike(
     synth: Synthesizer,
 ) -> None:
-    base = cache_key(synth.plan(BASE), streamed=False)
-    assert cache_key(synth.plan(replace(BASE)), streamed=False) == base
-    assert cache_key(synth.plan(with_params(speed=1.0, volume=1.0)), streamed=False) == base
+    base = synth.plan(BASE).cache_key(streamed=False)
+    assert synth.plan(replace(BASE)).cache_key(streamed=False) == base
+    assert synth.plan(with_params(speed=1.0, volume=1.0)).cache_key(streamed=False) == base
     spaced = replace(BASE, text="The  quick brown fox   jumps over the lazy dog.")
     assert synth.plan(spaced).sentences == synth.plan(BASE).sentences
-    assert cache_key(synth.plan(spaced), streamed=False) == base
+    assert synth.plan(spaced).cache_key(streamed=False) == base
     assert len(base) == 64
     assert set(base) <= set("0123456789abcdef")

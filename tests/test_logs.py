@@ -30,10 +30,10 @@ from starlette.types import Receive, Scope, Send
 
 from live import LiveServer, free_port
 from voxserve.errors import ConfigError
-from voxserve.logs import JSONFormatter, configure, syslog_handler
+from voxserve.logs import JSONFormatter, RequestIdFilter, configure, syslog_handler
 from voxserve.metrics import Metrics
 from voxserve.server.auth import key_id
-from voxserve.server.observe import ObserveMiddleware, RequestIdFilter
+from voxserve.server.observe import ObserveMiddleware
 
 SPEECH = "/v1/audio/speech"
 VOICE = "en_US-joe-medium"

@@ -1,6 +1,8 @@
 """Logging set-up: one JSON object per line (the default) or plain text for people.
 
-Every record logged while a request is served carries its ``request_id``. Optionally a
+Every record logged while a request is served carries its ``request_id``: the server
+binds each request's :class:`RequestInfo` to its context (:func:`bind_request`), and
+:func:`annotate` adds fields to its access log line. Optionally a
 copy of each line goes to syslog (``VOXSERVE_SYSLOG=udp://host:514``, ``tcp://host:601``
 or ``unix:///dev/log``).
 """
@@ -12,6 +14,8 @@ import logging
 import logging.handlers
 import socket
 import sys
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -25,6 +29,44 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
     "taskName",
     "color_message",
 }
+
+
+@dataclass
+class RequestInfo:
+    """What one request did; filled in as it is served and logged at its end."""
+
+    request_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+_current: ContextVar[RequestInfo | None] = ContextVar("voxserve_request", default=None)
+
+
+def current_request() -> RequestInfo | None:
+    """The request being served in this context, if any."""
+    return _current.get()
+
+
+def annotate(**fields: Any) -> None:
+    """Add fields to the current request's access log line (no-op outside a request)."""
+    info = _current.get()
+    if info is not None:
+        info.fields.update(fields)
+
+
+def bind_request(info: RequestInfo) -> Token[RequestInfo | None]:
+    """Make ``info`` the current request of this context; reset with the token's var."""
+    return _current.set(info)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record logged while a request is being served."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = _current.get()
+        if info is not None and not hasattr(record, "request_id"):
+            record.request_id = info.request_id
+        return True
 
 
 class JSONFormatter(logging.Formatter):
@@ -99,8 +141,6 @@ class TextFormatter(logging.Formatter):
 
 def configure(level: str = "INFO", fmt: str = "json", syslog: str | None = None) -> None:
     """Send voxserve's and uvicorn's logs to stdout in ``fmt`` (json or text)."""
-    from voxserve.server.observe import RequestIdFilter
-
     formatter = JSONFormatter() if fmt == "json" else TextFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if syslog:

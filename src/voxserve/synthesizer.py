@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import io
+import json
 import logging
 import math
 import os
@@ -24,17 +27,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from voxserve.audio import (
     AudioFormat,
+    FileEncoder,
     Resampler,
     StreamEncoder,
     apply_gain,
-    encode,
     get_format,
     output_sample_rate,
 )
@@ -63,6 +66,10 @@ from voxserve.types import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Bump when the audio for the same plan would change (encoders, DSP, ...): cache keys
+#: change with it. 2: whole files are written by FileEncoder (FLAC through FFmpeg).
+AUDIO_VERSION = 2
 
 #: Sentences of one request queued ahead of the one being sent, when streaming.
 STREAM_LOOKAHEAD = 2
@@ -120,6 +127,29 @@ class Plan:
     def output_rate(self) -> int:
         """Sample rate of the chunks (before a codec's own resampling)."""
         return self.params.sample_rate or self.voice.sample_rate
+
+    def cache_key(self, *, streamed: bool) -> str:
+        """The key of this request's encoded audio in a cache.
+
+        Two requests share it only if their audio would be identical: it hashes the
+        engine, the voice, the model file's digest, the normalized sentences, every
+        synthesis parameter, the format, the output rate, whether the response is
+        streamed (a streamed WAV's header differs from a whole one) and AUDIO_VERSION.
+        """
+        voice = self.voice
+        material = {
+            "v": AUDIO_VERSION,
+            "engine": voice.engine,
+            "voice": voice.id,
+            "digest": voice.digest,
+            "sentences": self.sentences,
+            "params": asdict(self.params),
+            "format": self.format.name,
+            "rate": self.output_rate,
+            "streamed": streamed,
+        }
+        blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
 
 
 class Synthesizer:
@@ -273,15 +303,23 @@ class Synthesizer:
         return self.encode_chunks(plan, list(self.stream_plan(plan)))
 
     def encode_chunks(self, plan: Plan, chunks: list[AudioChunk]) -> Audio:
-        """Encode the chunks of a plan into one whole file."""
-        samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
-        data = encode(samples, plan.output_rate, plan.format)
+        """Encode the chunks of a plan into one whole file, as the server's whole
+        responses are (audio.FileEncoder): the same bytes for the same audio."""
+        buffer = io.BytesIO()
+        encoder = FileEncoder(plan.format, plan.output_rate, buffer)
+        try:
+            for chunk in chunks:
+                encoder.feed(chunk.samples)
+            encoder.finish()
+        finally:
+            encoder.close()
+        samples = sum(len(c.samples) for c in chunks)
         return Audio(
-            data=data,
+            data=buffer.getvalue(),
             format=plan.format.name,
             content_type=plan.format.content_type,
             sample_rate=output_sample_rate(plan.format, plan.output_rate),
-            duration=len(samples) / plan.output_rate,
+            duration=samples / plan.output_rate,
             sentences=len(chunks),
         )
 

@@ -283,6 +283,8 @@ class _PyAVBackend:
         self._resampler = Resampler(in_rate, out_rate)
         self._out_rate = out_rate
         self._seekable_sink = (file or io.BytesIO()) if seekable else None
+        self._returns_file = seekable and file is None
+        """Whether finish() returns the file written in memory (else it is the caller's)."""
         self._sink = _ByteSink()
         self._pts = 0
         self._frame_format = "s16" if codec.sample_format == "s16" else "flt"
@@ -321,9 +323,10 @@ class _PyAVBackend:
         self._encode(self._resampler.flush())
         self._container.mux(self._stream.encode(None))
         self._container.close()
-        if isinstance(self._seekable_sink, io.BytesIO):
+        if self._returns_file:
+            assert isinstance(self._seekable_sink, io.BytesIO)
             return self._seekable_sink.getvalue()
-        return self._sink.take()  # empty when writing into a file
+        return self._sink.take()  # empty when writing into the caller's file
 
     def close(self) -> None:
         self._container.close()
@@ -436,7 +439,7 @@ class StreamEncoder:
 
 
 class FileEncoder:
-    """Encode a whole file piece by piece into a seekable binary file.
+    """Encode a whole file piece by piece into an empty, seekable binary file.
 
     The memory-bounded way to make a long whole file: each :meth:`feed` is encoded and
     written at once, and :meth:`finish` completes the header the way a whole file has it
@@ -447,8 +450,9 @@ class FileEncoder:
     def __init__(self, fmt: str | AudioFormat, sample_rate: int, file: IO[bytes]) -> None:
         self._format = _resolve(fmt)
         rate = check_rate(sample_rate)
+        if file.tell() != 0:  # FFmpeg's muxers seek to offsets from the file's start
+            raise ValueError("FileEncoder writes a new file: give it an empty one.")
         self._file = file
-        self._start = file.tell()
         out_rate = output_sample_rate(self._format, rate)
         self._backend: _Backend
         if self._format.name in ("wav", "pcm"):
@@ -470,8 +474,8 @@ class FileEncoder:
             self._finished = True
             self._file.write(self._backend.finish())
             if self._format.name == "wav":
-                seal_wav(self._file, self._start)
-        return self._file.tell() - self._start
+                seal_wav(self._file)
+        return self._file.tell()
 
     def close(self) -> None:
         """Abandon the file and free the codec."""

@@ -6,7 +6,7 @@ misses), or None when caching is off.
 
 from __future__ import annotations
 
-from voxserve.cache.base import Cache, CircuitBreaker, GuardedCache, cache_key
+from voxserve.cache.base import Cache, CircuitBreaker, GuardedCache
 from voxserve.cache.disk import DiskCache
 from voxserve.cache.memory import MemoryCache
 from voxserve.cache.tiered import TieredCache
@@ -24,7 +24,6 @@ __all__ = [
     "MemoryCache",
     "TieredCache",
     "build_cache",
-    "cache_key",
 ]
 
 

@@ -1,32 +1,22 @@
-"""The cache protocol, its key, and the guard that turns every backend failure into a miss.
+"""The cache protocol and the guard that turns every backend failure into a miss.
 
-A cache maps a key to the complete encoded audio of one request. Two requests share an
-entry only if their audio would be identical: the key hashes the engine, the voice, the
-model file's digest, the normalized sentences, every synthesis parameter, the format,
-the output rate, whether the response was streamed (a streamed WAV's header differs from
-a whole one) and :data:`CACHE_VERSION`.
+A cache maps a key to the complete encoded audio of one request. The key is the plan's
+(:meth:`voxserve.synthesizer.Plan.cache_key`): the cache knows nothing of what it hashes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import struct
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Protocol, runtime_checkable
 
 from voxserve.errors import CacheUnavailable
-from voxserve.synthesizer import Plan
 
 log = logging.getLogger(__name__)
-
-#: Bump when the audio for the same key would change (encoder settings, DSP, ...).
-CACHE_VERSION = 1
 
 #: Every stored value starts with this magic and a CRC-32 of the audio, so an entry that
 #: was truncated, overwritten by another program or mangled is detected and ignored.
@@ -69,24 +59,6 @@ class Cache(Protocol):
     async def stats(self) -> dict[str, int | float | str]: ...
 
     async def close(self) -> None: ...
-
-
-def cache_key(plan: Plan, *, streamed: bool) -> str:
-    """The key of a planned request's audio."""
-    voice = plan.voice
-    material = {
-        "v": CACHE_VERSION,
-        "engine": voice.engine,
-        "voice": voice.id,
-        "digest": voice.digest,
-        "sentences": plan.sentences,
-        "params": asdict(plan.params),
-        "format": plan.format.name,
-        "rate": plan.output_rate,
-        "streamed": streamed,
-    }
-    blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()
 
 
 class CircuitBreaker:

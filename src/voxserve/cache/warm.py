@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from voxserve.audio import StreamEncoder
-from voxserve.cache import AnyCache, cache_key
+from voxserve.cache import AnyCache
 from voxserve.errors import InvalidRequest
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisParams, SynthesisRequest
@@ -57,7 +57,7 @@ async def warm(
         with StreamEncoder(plan.format, plan.output_rate) as encoder:
             streamed = b"".join([*(encoder.feed(c.samples) for c in chunks), encoder.finish()])
         for data, is_streamed in ((whole, False), (streamed, True)):
-            if await cache.set(cache_key(plan, streamed=is_streamed), data):
+            if await cache.set(plan.cache_key(streamed=is_streamed), data):
                 stored += len(data)
             else:
                 failed += 1

@@ -14,8 +14,8 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from voxserve.logs import annotate
 from voxserve.server.errors import error_body
-from voxserve.server.observe import annotate
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)

@@ -2,7 +2,7 @@
 
 One ASGI middleware, outermost, so it sees every response including refusals by the
 limit and auth middlewares. The route handler adds what only it knows (voice,
-characters, audio seconds, cache result) to :func:`current_request`.
+characters, audio seconds, cache result) with :func:`voxserve.logs.annotate`.
 """
 
 from __future__ import annotations
@@ -12,51 +12,16 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voxserve.logs import RequestInfo, bind_request
 from voxserve.metrics import Metrics
 
 log = logging.getLogger("voxserve.access")
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-@dataclass
-class RequestInfo:
-    """What one request did; filled in as it is served and logged at its end."""
-
-    request_id: str
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-_current: ContextVar[RequestInfo | None] = ContextVar("voxserve_request", default=None)
-
-
-def current_request() -> RequestInfo | None:
-    """The request being served in this context, if any."""
-    return _current.get()
-
-
-def annotate(**fields: Any) -> None:
-    """Add fields to the current request's access log line (no-op outside a request)."""
-    info = _current.get()
-    if info is not None:
-        info.fields.update(fields)
-
-
-class RequestIdFilter(logging.Filter):
-    """Adds ``request_id`` to every record logged while a request is being served."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        info = _current.get()
-        if info is not None and not hasattr(record, "request_id"):
-            record.request_id = info.request_id
-        return True
 
 
 def _route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
@@ -84,7 +49,7 @@ class ObserveMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _VALID_ID.match(given) else uuid.uuid4().hex
         info = RequestInfo(request_id)
-        token = _current.set(info)
+        token = bind_request(info)
         status = 500
         started = time.perf_counter()
 
@@ -123,4 +88,4 @@ class ObserveMiddleware:
                     **info.fields,
                 },
             )
-            _current.reset(token)
+            token.var.reset(token)

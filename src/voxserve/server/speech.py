@@ -21,9 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from voxserve.admission import Admission, Ticket
 from voxserve.audio import FileEncoder, StreamEncoder
-from voxserve.cache import AnyCache, cache_key
+from voxserve.cache import AnyCache
+from voxserve.logs import annotate
 from voxserve.metrics import Metrics
-from voxserve.server.observe import annotate
 from voxserve.synthesizer import Plan, Synthesizer
 from voxserve.types import AudioChunk
 
@@ -67,7 +67,7 @@ class SpeechResponder:
         back when the response ends, however it ends.
         """
         started = time.perf_counter()
-        key = cache_key(plan, streamed=mode != "whole")
+        key = plan.cache_key(streamed=mode != "whole")
         cached, result = await self._lookup(key, bypass)
         annotate(
             voice=plan.voice.id,
