@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxserve.logs import annotate
-from voxserve.server.errors import error_body
+from voxserve.server.errors import send_error
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)
@@ -64,18 +63,10 @@ class APIKeyMiddleware:
                 if key is None
                 else "Invalid API key."
             )
-            body = json.dumps(
-                error_body(message, "authentication_error", "invalid_api_key")
-            ).encode()
-            await send({
-                "type": "http.response.start", "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="voxserve"'),
-                ],
-            })  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await send_error(
+                send, 401, message, "authentication_error", "invalid_api_key",
+                headers=[(b"www-authenticate", b'Bearer realm="voxserve"')],
+            )  # fmt: skip
             return
         scope.setdefault("state", {})["client_id"] = key_id(key)
         annotate(client=key_id(key))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -88,14 +88,19 @@ def error_body(
 async def send_error(
     send: Send, status: int, message: str, type_: str, code: str,
     *, param: str | None = None, retry_after: float | None = None, close: bool = False,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:  # fmt: skip
     """The error response, straight to an ASGI ``send`` (for middleware, before any app).
 
     ``close``: ask the client to close the connection (what is left of its request
-    cannot be read).
+    cannot be read). ``headers``: more headers (WWW-Authenticate, ...).
     """
     body = json.dumps(error_body(message, type_, code, param)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
     if retry_after is not None:
         (value,) = retry_after_header(retry_after).values()
         headers.append((b"retry-after", value.encode()))

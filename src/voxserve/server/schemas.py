@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxserve.audio import FORMATS as AUDIO_FORMATS
 from voxserve.types import (
     NOISE_RANGE,
     SAMPLE_RATE_RANGE,
@@ -18,7 +19,8 @@ from voxserve.types import (
 #: Model names accepted by /v1/audio/speech; every one is answered by the voice asked for.
 MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "voxserve")
 
-FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+#: The audio formats, in the audio package's one table.
+FORMATS = tuple(AUDIO_FORMATS)
 
 
 class SpeechRequest(BaseModel):
