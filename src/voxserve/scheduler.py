@@ -151,7 +151,7 @@ class Scheduler:
         """
         self.engine = engine
         self.pace = Pace()
-        self._metrics = metrics
+        self._metrics = metrics if metrics is not None else Metrics()
         self._executor = executor
         self._lanes = lanes if lanes is not None else Lanes(engine.lanes)
         self._batch_size = batch_size
@@ -289,12 +289,11 @@ class Scheduler:
         for item in (*window[self._batch_size - 1 :], *other):
             heapq.heappush(self._heap, item)
         self._report_depth()
-        if self._metrics is not None:
-            voice = self.engine.voice.id
-            now = time.monotonic()
-            self._metrics.batch_size.labels(voice).observe(len(batch))
-            for item in batch:
-                self._metrics.queue_wait.labels(voice).observe(now - item.queued)
+        voice = self.engine.voice.id
+        now = time.monotonic()
+        self._metrics.batch_size.labels(voice).observe(len(batch))
+        for item in batch:
+            self._metrics.queue_wait.labels(voice).observe(now - item.queued)
         return batch
 
     def _may_run_alone(self, batch: list[_Item]) -> bool:
@@ -317,8 +316,7 @@ class Scheduler:
         return not item.read_ahead or item.due <= now
 
     def _report_depth(self) -> None:
-        if self._metrics is not None:
-            self._metrics.queue_depth.labels(self.engine.voice.id).set(len(self._heap))
+        self._metrics.queue_depth.labels(self.engine.voice.id).set(len(self._heap))
 
     async def _run(self) -> None:
         while True:
@@ -396,7 +394,6 @@ class Scheduler:
                 for i, r in zip(batch, results, strict=True)
             )
             self.pace.observe(sum(len(i.utterance.text) for i in batch), audio, elapsed)
-        if self._metrics is not None:
-            voice = self.engine.voice.id
-            self._metrics.inference.labels(voice).observe(elapsed)
-            self._metrics.inference_runs.labels(voice, "exclusive" if exclusive else "lane").inc()
+        voice = self.engine.voice.id
+        self._metrics.inference.labels(voice).observe(elapsed)
+        self._metrics.inference_runs.labels(voice, "exclusive" if exclusive else "lane").inc()

@@ -160,7 +160,8 @@ class Synthesizer:
     ) -> None:
         self.library = library
         self.settings = settings
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else Metrics()
+        """Where the schedulers and streams report (a private registry unless given)."""
         # The machine's inference lanes, shared by every voice's scheduler, and a thread
         # for each.
         lanes = settings.resolved_lanes()
@@ -347,8 +348,7 @@ class Synthesizer:
                 metrics=self.metrics,
             )
             self._schedulers[engine.voice.id] = sched
-            if self.metrics is not None:
-                self.metrics.add_voice(engine.voice.id)
+            self.metrics.add_voice(engine.voice.id)
         return sched
 
     def _prune_schedulers(self) -> None:
@@ -437,7 +437,7 @@ class Synthesizer:
                     future.cancel()
 
     def _observe_gap(self, plan: Plan, gap: float) -> None:
-        if gap > 0 and self.metrics is not None:
+        if gap > 0:
             self.metrics.stream_late_sentences.labels(plan.voice.id).inc()
             self.metrics.stream_gap_seconds.labels(plan.voice.id).inc(gap)
 
