@@ -34,8 +34,9 @@ from voxserve.cache import (
 )
 from voxserve.cache.base import frame
 from voxserve.cache.redis import RedisCache
+from voxserve.plan import Plan
 from voxserve.settings import Settings
-from voxserve.synthesizer import Plan, Synthesizer
+from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisParams, SynthesisRequest
 
 T = TypeVar("T")

@@ -34,11 +34,9 @@ to open: ``opus`` the two Ogg header pages, ``mp3`` the ID3 tag (plus, from
 from __future__ import annotations
 
 import io
-import os
 import struct
-from dataclasses import dataclass
 from fractions import Fraction
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import IO, Final, Protocol
 
 import av
@@ -48,153 +46,31 @@ from av.audio.stream import AudioStream
 from numpy.typing import ArrayLike, NDArray
 
 from voxserve.audio.dsp import Resampler, as_mono_float32, check_rate, to_int16
-from voxserve.errors import UnknownFormat
+from voxserve.audio.formats import (
+    CODECS,
+    FORMATS,
+    AudioFormat,
+    Codec,
+    format_from_path,
+    get_format,
+    output_sample_rate,
+)
+from voxserve.audio.formats import resolve as _resolve
 
 __all__ = [
     "FORMATS",
     "AudioFormat",
+    "FileEncoder",
     "StreamEncoder",
     "encode",
     "format_from_path",
     "get_format",
     "output_sample_rate",
+    "seal_wav",
 ]
 
 
-@dataclass(frozen=True)
-class AudioFormat:
-    """An output format voxserve can write."""
-
-    name: str
-    """Name used in requests, e.g. ``"mp3"``."""
-    content_type: str
-    """MIME type for the HTTP ``Content-Type`` header."""
-    extension: str
-    """File extension with the dot, e.g. ``".mp3"``."""
-    streamable: bool
-    """True when bytes can be sent, and played, as they are produced."""
-    lossy: bool
-    """True for perceptual codecs, whose output only approximates the input."""
-    sample_rate: int | None = None
-    """Output rate the format always uses, or None when it follows the input rate."""
-
-
-FORMATS: Final = MappingProxyType(
-    {
-        fmt.name: fmt
-        for fmt in (
-            AudioFormat("wav", "audio/wav", ".wav", streamable=True, lossy=False),
-            AudioFormat("pcm", "audio/pcm", ".pcm", streamable=True, lossy=False),
-            AudioFormat("flac", "audio/flac", ".flac", streamable=True, lossy=False),
-            AudioFormat("mp3", "audio/mpeg", ".mp3", streamable=True, lossy=True),
-            AudioFormat(
-                "opus", "audio/ogg", ".opus", streamable=True, lossy=True, sample_rate=48_000
-            ),
-            AudioFormat("aac", "audio/aac", ".aac", streamable=True, lossy=True),
-        )
-    }
-)
-"""Every supported format, by name."""
-
-_EXTENSIONS: Final = MappingProxyType(
-    {
-        ".wav": "wav",
-        ".pcm": "pcm",
-        ".raw": "pcm",
-        ".flac": "flac",
-        ".mp3": "mp3",
-        ".opus": "opus",
-        ".ogg": "opus",
-        ".aac": "aac",
-    }
-)
-
-
-@dataclass(frozen=True)
-class _Codec:
-    """How PyAV writes one of the compressed formats."""
-
-    container: str
-    """FFmpeg muxer name."""
-    encoder: str
-    """FFmpeg encoder name."""
-    sample_format: str
-    """Sample format the encoder is opened with."""
-    bit_rate: int | None
-    """Target bits per second; None for lossless."""
-    container_options: tuple[tuple[str, str], ...] = ()
-    """Muxer options on top of the ones every format gets."""
-
-
-_CODECS: Final = MappingProxyType(
-    {
-        # No padding block: it only helps tools that rewrite tags in place, and in a
-        # stream it would be 8 KiB of zeros before the first sample.
-        "flac": _Codec("flac", "flac", "s16", None, (("metadata_header_padding", "0"),)),
-        "mp3": _Codec("mp3", "libmp3lame", "fltp", 64_000),
-        "aac": _Codec("adts", "aac", "fltp", 64_000),
-        # Ogg's default is a page per second of audio, which holds back the first audio
-        # bytes for two seconds. 40 ms pages get them out after ~85 ms of audio for ~5%
-        # more bytes in page headers (20 ms: ~45 ms for ~12%).
-        "opus": _Codec("ogg", "libopus", "flt", 64_000, (("page_duration", "40000"),)),
-    }
-)
-
 _WAV_UNKNOWN_SIZE: Final = 0xFFFFFFFF
-
-
-def get_format(name: str) -> AudioFormat:
-    """Return the format called ``name`` (case-insensitive).
-
-    Raises:
-        UnknownFormat: no such format; the error lists the supported names.
-    """
-    fmt = FORMATS.get(name.strip().lower())
-    if fmt is None:
-        raise UnknownFormat(name, FORMATS.keys(), param="format")
-    return fmt
-
-
-def format_from_path(path: str | os.PathLike[str]) -> AudioFormat:
-    """Return the format a file name asks for, from its extension (case-insensitive).
-
-    ``.ogg`` means Opus in Ogg and ``.raw`` means ``pcm``.
-
-    Raises:
-        UnknownFormat: the extension is missing or not one voxserve writes; the error
-            lists the supported extensions and has ``param="output"``.
-    """
-    extension = os.path.splitext(os.fspath(path))[1].lower()
-    name = _EXTENSIONS.get(extension)
-    if name is None:
-        raise UnknownFormat(extension or os.fspath(path), _EXTENSIONS.keys(), param="output")
-    return FORMATS[name]
-
-
-def _resolve(fmt: str | AudioFormat) -> AudioFormat:
-    # By name, so that a hand-built AudioFormat cannot smuggle in a format (or a
-    # fixed rate) that no encoder here implements.
-    return get_format(fmt.name if isinstance(fmt, AudioFormat) else fmt)
-
-
-def output_sample_rate(fmt: str | AudioFormat, sample_rate: int) -> int:
-    """Sample rate of the audio that ``fmt`` writes for input at ``sample_rate``.
-
-    The input rate where the codec takes it, otherwise the format's fixed rate (Opus:
-    48 kHz) or the nearest rate the codec takes.
-    """
-    audio_format = _resolve(fmt)
-    rate = check_rate(sample_rate)
-    if audio_format.sample_rate is not None:
-        return audio_format.sample_rate
-    codec = _CODECS.get(audio_format.name)
-    if codec is None:
-        return rate
-    supported: list[int] | None = av.Codec(codec.encoder, "w").audio_rates
-    if not supported or rate in supported:
-        return rate
-    # Ties go to the higher rate, which loses nothing.
-    return min(supported, key=lambda candidate: (abs(candidate - rate), -candidate))
 
 
 _WAV_HEADER_BYTES: Final = 44
@@ -276,7 +152,7 @@ class _PyAVBackend:
     """
 
     def __init__(
-        self, codec: _Codec, in_rate: int, out_rate: int, *, seekable: bool,
+        self, codec: Codec, in_rate: int, out_rate: int, *, seekable: bool,
         file: IO[bytes] | None = None,
     ) -> None:  # fmt: skip
         """``file``: with ``seekable``, the file to write into (default: memory)."""
@@ -359,7 +235,7 @@ def _make_backend(fmt: AudioFormat, in_rate: int, *, seekable: bool) -> _Backend
         return _PcmBackend(_streaming_wav_header(out_rate))
     if fmt.name == "pcm":
         return _PcmBackend()
-    return _PyAVBackend(_CODECS[fmt.name], in_rate, out_rate, seekable=seekable)
+    return _PyAVBackend(CODECS[fmt.name], in_rate, out_rate, seekable=seekable)
 
 
 class StreamEncoder:
@@ -458,7 +334,7 @@ class FileEncoder:
         if self._format.name in ("wav", "pcm"):
             self._backend = _make_backend(self._format, rate, seekable=False)
         else:
-            codec = _CODECS[self._format.name]
+            codec = CODECS[self._format.name]
             self._backend = _PyAVBackend(codec, rate, out_rate, seekable=True, file=file)
         self._finished = False
 

@@ -24,7 +24,8 @@ from voxserve.audio import FileEncoder, StreamEncoder
 from voxserve.cache import AnyCache
 from voxserve.logs import annotate
 from voxserve.metrics import Metrics
-from voxserve.synthesizer import Plan, Synthesizer
+from voxserve.plan import Plan
+from voxserve.synthesizer import Synthesizer
 from voxserve.types import AudioChunk
 
 log = logging.getLogger(__name__)

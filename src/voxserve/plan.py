@@ -1,0 +1,96 @@
+"""A request validated and planned: what the synthesizer runs, and what its audio is
+cached under.
+
+:meth:`voxserve.synthesizer.Synthesizer.plan` builds a :class:`Plan` from a
+SynthesisRequest: the voice resolved, the parameters checked (:func:`check_params`), the
+text normalized and split into sentences within the length limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from voxserve.audio import AudioFormat
+from voxserve.errors import InvalidParameter
+from voxserve.types import (
+    NOISE_RANGE,
+    SAMPLE_RATE_RANGE,
+    SILENCE_RANGE,
+    SPEED_RANGE,
+    VOLUME_RANGE,
+    SynthesisParams,
+    Voice,
+)
+
+#: Bump when the audio for the same plan would change (encoders, DSP, ...): cache keys
+#: change with it. 2: whole files are written by FileEncoder (FLAC through FFmpeg).
+AUDIO_VERSION = 2
+
+
+def check_params(params: SynthesisParams) -> None:
+    """Raise InvalidParameter naming the first parameter outside its range."""
+    checks: list[tuple[str, float | None, tuple[float, float]]] = [
+        ("speed", params.speed, SPEED_RANGE),
+        ("volume", params.volume, VOLUME_RANGE),
+        ("noise_scale", params.noise_scale, NOISE_RANGE),
+        ("noise_w", params.noise_w, NOISE_RANGE),
+        ("sentence_silence", params.sentence_silence, SILENCE_RANGE),
+        ("sample_rate", params.sample_rate, SAMPLE_RATE_RANGE),
+    ]
+    for name, value, (low, high) in checks:
+        if value is None:
+            continue
+        if (
+            not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            raise InvalidParameter(
+                f"{name} must be a number from {low:g} to {high:g}; got {value!r}.", param=name
+            )
+    if params.speaker is not None and params.speaker < 0:
+        raise InvalidParameter("speaker must be 0 or more.", param="speaker")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request, ready to run."""
+
+    voice: Voice
+    format: AudioFormat
+    params: SynthesisParams
+    sentences: tuple[str, ...]
+    """Normalized sentences, each at most ``max_sentence_chars`` long."""
+    input_chars: int
+    """Characters of the text as the client sent it (what usage and metrics count)."""
+
+    @property
+    def output_rate(self) -> int:
+        """Sample rate of the chunks (before a codec's own resampling)."""
+        return self.params.sample_rate or self.voice.sample_rate
+
+    def cache_key(self, *, streamed: bool) -> str:
+        """The key of this request's encoded audio in a cache.
+
+        Two requests share it only if their audio would be identical: it hashes the
+        engine, the voice, the model file's digest, the normalized sentences, every
+        synthesis parameter, the format, the output rate, whether the response is
+        streamed (a streamed WAV's header differs from a whole one) and AUDIO_VERSION.
+        """
+        voice = self.voice
+        material = {
+            "v": AUDIO_VERSION,
+            "engine": voice.engine,
+            "voice": voice.id,
+            "digest": voice.digest,
+            "sentences": self.sentences,
+            "params": asdict(self.params),
+            "format": self.format.name,
+            "rate": self.output_rate,
+            "streamed": streamed,
+        }
+        blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
