@@ -88,5 +88,5 @@ reliability: setup-dev  ## overload, abuse and failure scenarios on a real serve
 	$(BIN)/pip install -q -e '.[reliability]'
 	$(BIN)/python -m reliability.run $(RELIABILITY_ARGS)
 
-clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+clean:  ## remove the virtualenv, caches, and the container stage's data in .cache/
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .cache reliability/results/*.quick.json
