@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voxserve.admission import Admission
@@ -63,6 +63,7 @@ def test_the_queue_bound_counts_footprints() -> None:
     admission.admit([0.1], footprint=1)
 
 
+@settings(deadline=None)  # pure arithmetic, but a busy CI machine can pause any example
 @given(
     st.lists(
         st.tuples(st.lists(st.floats(0, 50), min_size=1, max_size=8), st.integers(1, 3)),
