@@ -276,3 +276,14 @@ def test_negative_inference_workers_name_the_variable(monkeypatch: pytest.Monkey
 )
 def test_cgroup_cpu_limit_reads_cpu_max(cpu_max: str, cores: int | None) -> None:
     assert cgroup_cpu_limit(cpu_max) == cores
+
+
+def test_a_redis_url_alone_turns_on_the_tiered_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed's configuration sets only REDIS_URL: a configured Redis is used."""
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
+    assert Settings.load().cache == "tiered"
+    monkeypatch.setenv("VOXSERVE_CACHE", "memory")  # said explicitly: kept
+    assert Settings.load().cache == "memory"
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.delenv("VOXSERVE_CACHE")
+    assert Settings.load().cache == "memory"

@@ -144,8 +144,10 @@ class Settings(BaseSettings):
 
     # Cache
     cache: Literal["off", "memory", "disk", "redis", "tiered"] = Field(
-        "memory", validation_alias=_env("CACHE")
-    )
+        "memory", validation_alias=_env("CACHE"),
+        description="Unset: memory, or tiered (memory in front of Redis) when "
+        "VOXSERVE_CACHE_URL or REDIS_URL is set.",
+    )  # fmt: skip
     cache_max_bytes: int = Field(256 * 2**20, ge=0, validation_alias=_env("CACHE_MAX_BYTES"))
     cache_url: str | None = Field(None, validation_alias=_env("CACHE_URL", "REDIS_URL"), repr=False)
     cache_dir: Path = Field(Path(".cache/voxserve"), validation_alias=_env("CACHE_DIR"))
@@ -170,6 +172,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cache_needs_url(self) -> Settings:
+        if "cache" not in self.model_fields_set and self.cache_url:
+            self.cache = "tiered"  # a configured Redis is used, with memory in front of it
         if self.cache in ("redis", "tiered") and not self.cache_url:
             raise ValueError(f"VOXSERVE_CACHE={self.cache} needs VOXSERVE_CACHE_URL or REDIS_URL")
         return self

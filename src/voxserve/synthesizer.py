@@ -131,9 +131,18 @@ class Synthesizer:
         spoken_limit = self.settings.max_spoken_chars if max_chars is None else None
         if spoken_limit is not None and len(text) > spoken_limit:
             raise SpokenTextTooLong(len(text), spoken_limit)
-        sentences = tuple(split_sentences(text, self.settings.max_sentence_chars))
+        # A piece with no letter or digit ("...", "?!", "-") has nothing to say: the model
+        # would make a breath of noise or nothing of it.
+        sentences = tuple(
+            s
+            for s in split_sentences(text, self.settings.max_sentence_chars)
+            if any(c.isalnum() for c in s)
+        )
         if not sentences:
-            raise EmptyText("The input has no speakable text (only symbols or control characters).")
+            raise EmptyText(
+                "The input has no speakable text (only punctuation, symbols or control "
+                "characters)."
+            )
         return Plan(
             voice=voice,
             format=fmt,
