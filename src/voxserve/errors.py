@@ -24,6 +24,7 @@ layer can say which parameter was wrong (OpenAI's error shape).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -96,12 +97,29 @@ class UnknownVoice(InvalidRequest):
 
     code = "voice_not_found"
 
-    def __init__(self, voice: str, available: Iterable[str], *, param: str = "voice") -> None:
+    #: Up to this many installed voices are all named in the message; beyond it, the
+    #: closest matches (with espeak-ng there are over a hundred).
+    LIST_ALL = 12
+
+    def __init__(
+        self,
+        voice: str,
+        available: Iterable[str],
+        *,
+        param: str = "voice",
+        default: str | None = None,
+    ) -> None:
         names = sorted(available)
-        super().__init__(
-            f"Unknown voice {voice!r}. Installed voices: {', '.join(names) or '(none)'}.",
-            param=param,
-        )
+        if len(names) <= self.LIST_ALL:
+            listed = f"Installed voices: {', '.join(names) or '(none)'}."
+        else:
+            close = difflib.get_close_matches(voice, names, n=5, cutoff=0.4)
+            shown = [*close, *([default] if default and default not in close else [])]
+            listed = (
+                f"Closest: {', '.join(shown)}. "
+                f"All {len(names)} installed voices: GET /v1/audio/voices or `voxserve voices`."
+            )
+        super().__init__(f"Unknown voice {voice!r}. {listed}", param=param)
         self.voice = voice
         self.available = names
 

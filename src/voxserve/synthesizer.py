@@ -140,8 +140,7 @@ class Synthesizer:
         )
         if not sentences:
             raise EmptyText(
-                "The input has no speakable text (only punctuation, symbols or control "
-                "characters)."
+                "The input has no speakable text (only punctuation, symbols or control characters)."
             )
         return Plan(
             voice=voice,

@@ -145,7 +145,7 @@ class VoiceLibrary:
             mapped = self._settings.default_voice
         if mapped is not None and mapped in self._voices:
             return self._voices[mapped]
-        raise UnknownVoice(name, self._voices, param=param)
+        raise UnknownVoice(name, self._voices, param=param, default=self._settings.default_voice)
 
     def engine(self, voice: Voice) -> Engine:
         """The loaded engine for ``voice``, loading it now if needed."""
