@@ -170,6 +170,43 @@ def test_say_reads_stdin(tmp_path: Path, text_reference: np.ndarray) -> None:
     assert np.array_equal(data, to_int16(text_reference))
 
 
+def test_say_reads_piped_text_without_being_told(
+    tmp_path: Path, text_reference: np.ndarray
+) -> None:
+    """``echo ... | voxserve say -o x.wav``: the Unix habit."""
+    out = tmp_path / "piped.wav"
+    done = voxserve("say", "-o", out, *DETERMINISTIC, cwd=tmp_path, stdin=TEXT)
+    assert done.returncode == 0, done.stderr
+    data, _ = soundfile.read(out, dtype="int16")
+    assert np.array_equal(data, to_int16(text_reference))
+
+
+def test_say_with_no_text_on_a_terminal_says_what_is_missing(tmp_path: Path) -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "voxserve", "say", "-o", str(tmp_path / "x.wav")],
+            stdin=terminal, capture_output=True, text=True, env=clean_env(), timeout=120,
+            check=False,
+        )  # fmt: skip
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert done.returncode != 0
+    assert "No text to speak" in done.stderr
+    assert "standard input" in done.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_say_refuses_text_given_twice(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text("Hello.")
+    done = voxserve("say", "Hi.", "-i", tmp_path / "t.txt", "-o", "x.wav", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "not both" in done.stderr
+
+
 # -- say: input files ------------------------------------------------------------------------
 
 

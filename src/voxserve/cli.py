@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         "extension of -o: .wav .flac .mp3 .opus/.ogg .aac .pcm (raw 16-bit mono). "
         "Without -o the audio plays on the sound card (needs the 'play' extra).",
     )
-    say.add_argument("text", nargs="?", help="the text to speak")
+    say.add_argument(
+        "text", nargs="?", help="the text to speak (default: standard input, when piped)"
+    )
     say.add_argument("-i", "--input", type=Path, help="read the text from a file ('-' for stdin)")
     say.add_argument(
         "-o", "--output", type=Path, help="write audio here; format from the extension"
@@ -208,8 +210,18 @@ def cmd_say(args: argparse.Namespace) -> int:
     from voxserve.synthesizer import Synthesizer
     from voxserve.types import SynthesisParams, SynthesisRequest
 
-    if (args.text is None) == (args.input is None):
-        raise EmptyText("Give the text as an argument or with -i FILE, not both.", param="text")
+    if args.text is not None and args.input is not None:
+        raise InvalidParameter(
+            "Give the text as an argument or with -i FILE, not both.", param="text"
+        )
+    if args.text is None and args.input is None:
+        if sys.stdin.isatty():
+            raise EmptyText(
+                "No text to speak: give it as an argument, with -i FILE, or on standard "
+                'input (echo "Hello." | voxserve say -o hello.wav).',
+                param="text",
+            )
+        args.input = Path("-")  # text piped in: the Unix habit
     fmt = format_from_path(args.output) if args.output else None
     params = SynthesisParams(
         speed=args.speed,
