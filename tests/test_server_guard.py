@@ -102,6 +102,7 @@ def test_a_whole_request_whose_client_hangs_up_stops_within_a_sentence(route: st
         inferred = len(engine.inferred())
         assert 0 < inferred < 15
         assert server.metric("voxserve_requests_abandoned_total", reason="disconnected") == 1
+        assert server.metric("voxserve_admitted_work_seconds") == 0.0  # given back at once
         # The server goes on serving.
         assert httpx.post(server.url + route, **request_for(route, "Hi."), timeout=10).is_success
 

@@ -360,14 +360,14 @@ class FileEncoder:
             self._backend.close()
 
 
-def seal_wav(file: IO[bytes], start: int = 0) -> None:
-    """Replace a streamed WAV header's unknown sizes (at ``start``) with the real ones,
-    once the whole file was written; the file stays positioned at its end."""
+def seal_wav(file: IO[bytes]) -> None:
+    """Replace a streamed WAV header's unknown sizes with the real ones, once the whole
+    file was written; the file stays positioned at its end."""
     end = file.tell()
-    data = end - start - _WAV_HEADER_BYTES
-    file.seek(start + 4)
+    data = end - _WAV_HEADER_BYTES
+    file.seek(4)
     file.write(struct.pack("<I", min(data + 36, _WAV_UNKNOWN_SIZE)))
-    file.seek(start + _WAV_HEADER_BYTES - 4)
+    file.seek(_WAV_HEADER_BYTES - 4)
     file.write(struct.pack("<I", min(data, _WAV_UNKNOWN_SIZE)))
     file.seek(end)
 

@@ -79,6 +79,8 @@ def create_app(
         max_queue=settings.max_queue,
     )
     admission.on_refused = metrics.admission_refused.inc
+    # Read at each scrape: a ticket closed by the middleware (a hang-up) counts at once.
+    metrics.admitted_work.set_function(lambda: admission.work)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

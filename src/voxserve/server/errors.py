@@ -102,17 +102,20 @@ async def send_error(
         *headers,
     ]
     if retry_after is not None:
-        (value,) = retry_after_header(retry_after).values()
-        headers.append((b"retry-after", value.encode()))
+        headers.append((b"retry-after", _retry_after(retry_after).encode()))
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
+def _retry_after(seconds: float) -> str:
+    """Whole seconds, rounded up so clients never retry too early."""
+    return str(max(1, math.ceil(seconds)))
+
+
 def retry_after_header(seconds: float) -> dict[str, str]:
-    """Retry-After in whole seconds, rounded up so clients never retry too early."""
-    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+    return {"Retry-After": _retry_after(seconds)}
 
 
 def error_response(

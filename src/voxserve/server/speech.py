@@ -108,13 +108,12 @@ class SpeechResponder:
     def _admit(self, request: Request, plan: Plan) -> Ticket:
         ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
         request.state.ticket = ticket
-        self.metrics.admitted_work.set(self.admission.work)
         return ticket
 
-    def _done(self, ticket: Ticket, chunk: AudioChunk) -> None:
+    @staticmethod
+    def _done(ticket: Ticket, chunk: AudioChunk) -> None:
         if chunk.complete:
             ticket.done(chunk.index)
-            self.metrics.admitted_work.set(self.admission.work)
 
     async def _whole(
         self, key: str, plan: Plan, ticket: Ticket, started: float, headers: dict[str, str]
