@@ -23,6 +23,8 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from prometheus_client.parser import text_string_to_metric_families
 
+from reliability.traffic import References
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "reliability" / "results"
 BENCHMARKS = ROOT / "benchmarks"
@@ -82,8 +84,8 @@ class Context:
     """Directory of the JSON results."""
     server_env: dict[str, str] = field(default_factory=dict)
     """Extra VOXSERVE_* settings for every server (``--server-env``)."""
-    shared: dict[str, Any] = field(default_factory=dict)
-    """State scenarios share within one run (the reference bodies)."""
+    references: References = field(default_factory=References)
+    """The reference bodies, made once per run and shared by its scenarios."""
 
     def env(self, **scenario: str) -> dict[str, str]:
         """The server environment: the base, then ``--server-env``, then the scenario's."""

@@ -89,7 +89,7 @@ async def run(ctx: Context) -> Result:
         "stream_hang_up": f"at the first audio byte, or after {STREAM_GIVE_UP_S:g} s",
         "server_env": ctx.env(),
     }
-    refs: References = ctx.shared.setdefault("references", References())
+    refs = ctx.references
     for shape, count in sizes["requests"].items():
         figures = await shape_run(ctx, shape, count, sizes["measure_for_s"], refs)
         result.figures[shape] = figures

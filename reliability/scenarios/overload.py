@@ -191,7 +191,7 @@ async def run(ctx: Context) -> Result:
     env = ctx.env()
     bound = float(env.get("VOXSERVE_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_S))
     result.config = sizes | {"max_wait_s": bound, "server_env": env}
-    refs: References = ctx.shared.setdefault("references", References())
+    refs = ctx.references
     async with serve(env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
             result.figures["references_s"] = round(

@@ -107,7 +107,7 @@ async def run(ctx: Context) -> Result:
     result = Result(NAME, ctx)
     sizes = scale(ctx.quick)
     result.config = sizes | {"pause_s": PAUSE_S, "caches": list(CACHES), "server_env": ctx.env()}
-    refs: References = ctx.shared.setdefault("references", References())
+    refs = ctx.references
     for cache in CACHES:
         figures = await one_cache(ctx, cache, sizes, refs)
         ok = result.none_of(f"errors_{cache}", figures["problems"], "answers other than 200")

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from reliability.harness import PARAGRAPHS, Context, Result, serve
-from reliability.traffic import Outcome, References, Req, send, tally
+from reliability.traffic import Outcome, Req, send, tally
 
 NAME = "sigterm"
 CLIENTS = 8
@@ -64,7 +64,7 @@ async def run(ctx: Context) -> Result:
     env = ctx.env()
     limit = drain_limit(env)
     result.config = sizes | {"drain_limit_s": limit, "server_env": env}
-    refs: References = ctx.shared.setdefault("references", References())
+    refs = ctx.references
     async with serve(env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             await refs.prepare(client, reference_requests())

@@ -23,7 +23,7 @@ import httpx
 import yaml  # type: ignore[import-untyped]
 
 from reliability.harness import ROOT, SHORT, Context, Result, Sampler, pcts, serve
-from reliability.traffic import ALL_FORMATS, COQUI, MARY, Outcome, References, Req, send, tally
+from reliability.traffic import ALL_FORMATS, COQUI, MARY, Outcome, Req, send, tally
 
 NAME = "soak"
 CLIENTS = 8
@@ -99,7 +99,7 @@ async def run(ctx: Context) -> Result:
     env = ctx.env(VOXSERVE_CACHE="memory")
     limits = deployment_limits()
     result.config = sizes | {"memory_limits_bytes": limits, "server_env": env}
-    refs: References = ctx.shared.setdefault("references", References())
+    refs = ctx.references
     async with serve(env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             await refs.prepare(client, reference_requests())

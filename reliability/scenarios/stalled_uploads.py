@@ -82,7 +82,7 @@ async def run(ctx: Context) -> Result:
     env = ctx.env()
     sizes = scale(env)
     result.config = sizes | {"declared_bytes": DECLARED_BYTES, "server_env": env}
-    refs: References = ctx.shared.setdefault("references", References())
+    refs = ctx.references
     reqs = [Req(SHORT[0], "wav"), Req(SHORT[0], "wav", stream=True)]
     async with serve(env) as server:
         url = urlsplit(server.url)

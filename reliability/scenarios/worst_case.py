@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from reliability.harness import LONG_ARTICLE, Context, Result, Sampler, Server, serve
-from reliability.traffic import ALL_FORMATS, Outcome, References, Req, send
+from reliability.traffic import ALL_FORMATS, Outcome, Req, send
 
 NAME = "worst_case"
 MAX_CHARS = 4096
@@ -117,7 +117,6 @@ async def run(ctx: Context) -> Result:
         "text_chars": {name: len(text) for name, text in TEXTS.items()},
         "server_env": ctx.env(),
     }
-    ctx.shared.setdefault("references", References())
     rows: list[dict[str, Any]] = []
     deadline = time.monotonic() + sizes["budget_s"]
     restarts = 0
