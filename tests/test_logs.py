@@ -34,6 +34,7 @@ from voxserve.logs import JSONFormatter, RequestIdFilter, configure, syslog_hand
 from voxserve.metrics import Metrics
 from voxserve.server.auth import key_id
 from voxserve.server.observe import ObserveMiddleware
+from voxserve.settings import Settings
 
 SPEECH = "/v1/audio/speech"
 VOICE = "en_US-joe-medium"
@@ -494,6 +495,37 @@ def test_configure_sends_json_lines_to_stdout_and_quiets_uvicorn_access(
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["message"] for line in lines] == ["hello there"]
     assert json.loads(lines[0])["n"] == 1
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal, as stdout is in a shell."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.inprocess
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize(
+    ("stream", "readable"), [(Terminal(), True), (io.StringIO(), False)], ids=["tty", "pipe"]
+)
+def test_auto_format_is_text_on_a_terminal_and_json_elsewhere(
+    stream: io.StringIO, readable: bool
+) -> None:
+    """The default (auto): a person at a terminal reads lines, a collector gets JSON."""
+    configure("INFO", "auto", stream=stream)
+    logging.getLogger("voxserve.test.auto").info("hello %s", "there", extra={"n": 1})
+
+    (line,) = stream.getvalue().splitlines()
+    if readable:
+        assert re.fullmatch(r"\S+ \S+ INFO +voxserve\.test\.auto: hello there n=1", line), line
+    else:
+        assert json.loads(line)["message"] == "hello there"
+
+
+@pytest.mark.inprocess
+def test_log_format_defaults_to_auto() -> None:
+    assert Settings().log_format == "auto"
 
 
 def test_syslog_handler_over_tcp_delivers_a_prioritized_line() -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import signal
+import socket
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from live import LiveServer
+from voxserve.errors import ConfigError
+from voxserve.server.run import QuietThread, bind, serve, url
+from voxserve.settings import Settings
 
 #: uvicorn re-raises the signal it handled once shutdown is complete, so outside a
 #: container (where PID 1 ignores it) a graceful stop ends "killed by SIGTERM".
@@ -39,6 +46,72 @@ def test_without_a_drain_delay_sigterm_exits_at_once() -> None:
         assert live.process.wait(timeout=20) in CLEAN_EXIT
         assert time.monotonic() - started < 5
         assert "draining (readiness now 503)" in live.log
+
+
+# -- start-up ----------------------------------------------------------------------------
+
+
+def test_start_up_says_listening_once_it_listens_with_both_urls() -> None:
+    """One "Started server process" (the metrics listener's is not repeated), no uvicorn
+    URL, and "listening" with the API's and the metrics' URLs only after "ready"."""
+    with LiveServer(env={"VOXSERVE_ESPEAK": "false"}) as live:
+        deadline = time.monotonic() + 20
+        while "listening on" not in live.log:
+            assert time.monotonic() < deadline, live.log
+            time.sleep(0.05)
+        messages = [json.loads(line)["message"] for line in live.log.splitlines() if line]
+    (ready,) = [i for i, m in enumerate(messages) if m.startswith("voxserve ready in")]
+    (listening,) = [i for i, m in enumerate(messages) if "listening on" in m]
+    assert ready < listening
+    assert messages[listening] == (
+        f"voxserve listening on {live.url} (metrics on {live.metrics_url}/metrics)"
+    )
+    assert sum(m.startswith("Started server process") for m in messages) == 1
+    assert not any("Uvicorn running" in m for m in messages)
+    assert "cache memory" in messages[ready]
+
+
+@pytest.mark.inprocess
+@pytest.mark.parametrize("taken", ["port", "metrics_port"])
+def test_a_port_in_use_stops_start_up_before_anything_loads(taken: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        ports = {"port": 0, "metrics_port": 0, taken: holder.getsockname()[1]}
+        with pytest.raises(ConfigError) as info:
+            serve(Settings(host="127.0.0.1", **ports))
+    variable = "VOXSERVE_PORT" if taken == "port" else "VOXSERVE_METRICS_PORT"
+    assert info.value.param == variable
+    assert f"127.0.0.1:{ports[taken]}" in info.value.message
+    assert "in use" in info.value.message
+    assert variable in info.value.message
+
+
+@pytest.mark.inprocess
+@pytest.mark.parametrize(
+    ("host", "expected"), [("127.0.0.1", "http://127.0.0.1:{}"), ("::1", "http://[::1]:{}")]
+)
+def test_url_names_the_port_actually_bound(host: str, expected: str) -> None:
+    try:
+        sock = bind(host, 0, "VOXSERVE_PORT", "--port")
+    except ConfigError:
+        pytest.skip(f"no {host} on this machine")
+    with sock:
+        assert url(sock) == expected.format(sock.getsockname()[1])
+
+
+@pytest.mark.inprocess
+def test_quiet_thread_drops_that_threads_info_lines_only() -> None:
+    quiet = QuietThread("metrics")
+    records = [
+        logging.makeLogRecord({"levelno": level, "threadName": thread})
+        for thread, level in [
+            ("metrics", logging.INFO),
+            ("metrics", logging.WARNING),
+            ("MainThread", logging.INFO),
+        ]
+    ]
+    assert [quiet.filter(r) for r in records] == [False, True, True]
 
 
 # -- the client address behind a proxy -------------------------------------------------------

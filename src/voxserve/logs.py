@@ -1,4 +1,4 @@
-"""Logging set-up: one JSON object per line (the default) or plain text for people.
+"""Logging set-up: one JSON object per line, or plain text for people (on a terminal).
 
 Every record logged while a request is served carries its ``request_id``: the server
 binds each request's :class:`RequestInfo` to its context (:func:`bind_request`), and
@@ -17,7 +17,7 @@ import sys
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlparse
 
 from voxserve.errors import ConfigError
@@ -139,14 +139,31 @@ class TextFormatter(logging.Formatter):
         return f"{line} {extra}" if extra else line
 
 
-def configure(level: str = "INFO", fmt: str = "json", syslog: str | None = None) -> None:
-    """Send voxserve's and uvicorn's logs to stdout in ``fmt`` (json or text)."""
-    formatter = JSONFormatter() if fmt == "json" else TextFormatter()
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+def configure(
+    level: str = "INFO",
+    fmt: str = "auto",
+    syslog: str | None = None,
+    *,
+    stream: IO[str] | None = None,
+) -> None:
+    """Send voxserve's and uvicorn's logs to ``stream`` (stdout) in ``fmt``.
+
+    ``fmt``: ``json``, ``text``, or ``auto``: text for a person when the stream is a
+    terminal, JSON otherwise (a container, a file, a pipe). Syslog gets the same format,
+    JSON under ``auto``.
+    """
+    stream = stream if stream is not None else sys.stdout
+    if fmt == "auto":
+        console: logging.Formatter = TextFormatter() if stream.isatty() else JSONFormatter()
+        machine: logging.Formatter = JSONFormatter()
+    else:
+        console = machine = JSONFormatter() if fmt == "json" else TextFormatter()
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream)]
+    handlers[0].setFormatter(console)
     if syslog:
         handlers.append(syslog_handler(syslog))
+        handlers[1].setFormatter(machine)
     for handler in handlers:
-        handler.setFormatter(formatter)
         handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = handlers

@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL")
     )
-    log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
+    log_format: Literal["auto", "json", "text"] = Field("auto", validation_alias=_env("LOG_FORMAT"))
     log_text: bool = Field(False, validation_alias=_env("LOG_TEXT"))
     syslog: str | None = Field(None, validation_alias=_env("SYSLOG"))
 
