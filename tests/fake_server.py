@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from fakes import FakeEngine
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.server.app import create_app
+from voxserve.server.protocol import UVICORN_OPTIONS
 from voxserve.server.speech import SpeechResponder
 from voxserve.settings import Settings
 from voxserve.synthesizer import Synthesizer
@@ -60,7 +61,10 @@ class FakeServer:
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         config = uvicorn.Config(
-            self.app, log_config=None, timeout_graceful_shutdown=graceful_shutdown
+            self.app,
+            log_config=None,
+            timeout_graceful_shutdown=graceful_shutdown,
+            **UVICORN_OPTIONS,  # the API's own HTTP protocol, as `voxserve serve` runs it
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(

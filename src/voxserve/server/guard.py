@@ -3,6 +3,8 @@
 One ASGI middleware, outside every limit, so that what a slow, silent or vanished client
 costs is bounded before any slot or model time is spent on it:
 
+- **An oversized head is refused first**: a URL or headers past the limits of
+  :mod:`voxserve.server.protocol` get 414 or 431.
 - **The body is read whole before anything else runs**, within ``body_timeout`` seconds
   (else 408) and ``max_bytes`` (else 413). A client that sends half a body and goes quiet
   therefore holds a connection, never a concurrency slot.
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxserve.metrics import Metrics
 from voxserve.server.errors import send_error
+from voxserve.server.protocol import check_head
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,12 @@ class GuardMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if refusal := check_head(scope):
+            await send_error(
+                send, refusal.status, refusal.message, "invalid_request_error", refusal.code,
+                close=True,
+            )  # fmt: skip
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
