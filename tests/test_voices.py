@@ -214,11 +214,8 @@ def test_a_config_missing_keys_piper_needs_is_skipped_at_discovery(
 
 @pytest.fixture(scope="module")
 def library(voices_dir: Path) -> VoiceLibrary:
-    """Discovery only (nothing is loaded), with a voice map for OpenAI names."""
-    settings = Settings(
-        voices_dir=voices_dir, espeak=True, voice_map={"nova": GOOD, "echo": "espeak-de"}
-    )
-    return VoiceLibrary.from_settings(settings)
+    """Discovery only (nothing is loaded)."""
+    return VoiceLibrary.from_settings(Settings(voices_dir=voices_dir, espeak=True))
 
 
 def test_resolve_a_voice_id(library: VoiceLibrary) -> None:
@@ -231,16 +228,13 @@ def test_resolve_none_gives_the_default_voice(library: VoiceLibrary) -> None:
     assert library.resolve("").id == DEFAULT_VOICE
 
 
-@pytest.mark.parametrize("name", ["alloy", "shimmer", "Alloy"])
-def test_resolve_an_unmapped_openai_name_gives_the_default_voice(
-    library: VoiceLibrary, name: str
-) -> None:
-    assert library.resolve(name).id == DEFAULT_VOICE
-
-
-def test_resolve_follows_the_voice_map_setting(library: VoiceLibrary) -> None:
-    assert library.resolve("nova").id == GOOD
-    assert library.resolve("echo").id == "espeak-de"
+def test_resolve_knows_voice_ids_only_not_the_names_of_an_api(voices_dir: Path) -> None:
+    """OpenAI's names and VOXSERVE_VOICE_MAP belong to the OpenAI door
+    (tests/test_server_openai_voices.py), not to the library."""
+    library = VoiceLibrary.from_settings(settings_for(voices_dir, voice_map={"nova": GOOD}))
+    for name in ("alloy", "nova"):
+        with pytest.raises(UnknownVoice):
+            library.resolve(name)
 
 
 def test_resolve_unknown_names_the_closest_voices_and_the_default(library: VoiceLibrary) -> None:
@@ -269,12 +263,3 @@ def test_resolve_unknown_names_the_param_it_was_asked_for(library: VoiceLibrary)
     with pytest.raises(UnknownVoice) as info:
         library.resolve("nobody", param="speaker_id")
     assert info.value.param == "speaker_id"
-
-
-def test_a_voice_map_entry_to_a_missing_voice_is_unknown(voices_dir: Path) -> None:
-    library = VoiceLibrary.from_settings(
-        settings_for(voices_dir, voice_map={"onyx": "en_US-gone-medium"})
-    )
-    with pytest.raises(UnknownVoice) as info:
-        library.resolve("onyx")
-    assert info.value.voice == "onyx"

@@ -19,12 +19,6 @@ from voxserve.errors import ConfigError
 
 DEFAULT_VOICE = "en_US-joe-medium"
 
-#: OpenAI's voice names, all answered by the default voice unless configured otherwise.
-OPENAI_VOICES = (
-    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
-    "verse",
-)  # fmt: skip
-
 
 def _env(name: str, *aliases: str) -> Any:
     # Environment names are matched case-insensitively; keyword arguments use the field
@@ -48,7 +42,8 @@ class Settings(BaseSettings):
     voice_map: dict[str, str] = Field(
         default_factory=dict,
         validation_alias=_env("VOICE_MAP"),
-        description='JSON object mapping OpenAI voice names to voice ids: {"nova": "en_US-x"}.',
+        description="JSON object mapping names in OpenAI requests (built-in voice names, "
+        'custom voice ids) to installed voice ids: {"nova": "en_US-x"}.',
     )
     espeak: bool = Field(True, validation_alias=_env("ESPEAK"))
     preload: Literal["all", "default", "none"] = Field(

@@ -20,7 +20,7 @@ from voxserve.engines.espeak import EspeakEngine, espeak_binary, list_espeak_voi
 from voxserve.engines.piper import PiperEngine
 from voxserve.engines.piper_model import file_digest, read_config
 from voxserve.errors import UnknownVoice, VoiceLoadError, VoxserveError
-from voxserve.settings import OPENAI_VOICES, Settings
+from voxserve.settings import Settings
 from voxserve.types import Voice
 
 log = logging.getLogger(__name__)
@@ -136,15 +136,14 @@ class VoiceLibrary:
         return self._settings.default_voice
 
     def resolve(self, name: str | None, *, param: str = "voice") -> Voice:
-        """The voice for a requested name: a voice id, an OpenAI name, or None (default)."""
+        """The voice with id ``name``, or the default voice for None or "".
+
+        Only voice ids: the names of an API (OpenAI's alloy, nova, ...) are mapped to ids
+        by that API's door (voxserve.server.openai_voices).
+        """
         name = name or self._settings.default_voice
         if name in self._voices:
             return self._voices[name]
-        mapped = self._settings.voice_map.get(name)
-        if mapped is None and name.lower() in OPENAI_VOICES:
-            mapped = self._settings.default_voice
-        if mapped is not None and mapped in self._voices:
-            return self._voices[mapped]
         raise UnknownVoice(name, self._voices, param=param, default=self._settings.default_voice)
 
     def engine(self, voice: Voice) -> Engine:

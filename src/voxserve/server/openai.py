@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from voxserve.audio import FORMATS as AUDIO_FORMATS
 from voxserve.errors import UnknownFormat, UnknownModel
 from voxserve.server.deps import BypassDep, ResponderDep, SynthesizerDep, require_json
+from voxserve.server.openai_voices import aliases, voice_id
 from voxserve.server.schemas import (
     MODELS,
+    CustomVoice,
     ErrorResponse,
     ModelInfo,
     ModelList,
@@ -19,7 +22,6 @@ from voxserve.server.schemas import (
     VoiceList,
 )
 from voxserve.server.speech import Mode
-from voxserve.settings import OPENAI_VOICES
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
@@ -38,7 +40,10 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     responses={
         200: {
             "description": "Audio in the requested format (streamed unless stream=false).",
-            "content": {"audio/mpeg": {}, "audio/wav": {}, "text/event-stream": {}},
+            "content": {
+                **{fmt.content_type: {} for fmt in AUDIO_FORMATS.values()},
+                "text/event-stream": {},
+            },
         },
         **_ERRORS,
     },
@@ -59,8 +64,14 @@ async def create_speech(
         raise UnknownModel(
             f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
         )
+    voice_map = synth.settings.voice_map
+    if isinstance(body.voice, CustomVoice):
+        voice = voice_id(body.voice.id, synth.library, voice_map, custom=True)
+    else:
+        voice = voice_id(body.voice, synth.library, voice_map)
+    # ``instructions`` is accepted and ignored: no installed engine takes a style prompt.
     request = SynthesisRequest(
-        text=body.input, voice=body.voice, format=body.response_format, params=body.params()
+        text=body.input, voice=voice, format=body.response_format, params=body.params()
     )
     try:
         plan = synth.plan(request)
@@ -78,12 +89,6 @@ async def list_models(synth: SynthesizerDep) -> ModelList:
 
 def voice_list(synth: Synthesizer) -> VoiceList:
     library = synth.library
-    aliases = {}
-    for name in OPENAI_VOICES:
-        try:
-            aliases[name] = library.resolve(name).id
-        except Exception:  # a mapping to a voice that failed to load
-            continue
     return VoiceList(
         voices=[
             VoiceInfo(
@@ -97,7 +102,7 @@ def voice_list(synth: Synthesizer) -> VoiceList:
             for v in synth.voices()
         ],
         default=library.default_voice,
-        aliases=aliases,
+        aliases=aliases(library, synth.settings.voice_map),
     )
 
 

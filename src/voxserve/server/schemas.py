@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxserve.audio import FORMATS as AUDIO_FORMATS
+from voxserve.server.openai_voices import OPENAI_VOICES
 from voxserve.types import (
     NOISE_RANGE,
     SAMPLE_RATE_RANGE,
@@ -16,11 +17,22 @@ from voxserve.types import (
     SynthesisParams,
 )
 
-#: Model names accepted by /v1/audio/speech; every one is answered by the voice asked for.
-MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "voxserve")
+#: Model names accepted by /v1/audio/speech: OpenAI's TTS models (the speech request's
+#: ``model`` in tests/openai_spec/audio.json) and voxserve's own. Every one is answered by
+#: the voice asked for; an installed voice id is accepted as a model name too.
+MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15", "voxserve")
 
 #: The audio formats, in the audio package's one table.
 FORMATS = tuple(AUDIO_FORMATS)
+
+
+class CustomVoice(BaseModel):
+    """OpenAI's custom-voice reference, ``{"id": "voice_1234"}``: here an installed voice
+    id, or a name ``VOXSERVE_VOICE_MAP`` maps to one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(..., description="An installed voice id, or a key of VOXSERVE_VOICE_MAP.")
 
 
 class SpeechRequest(BaseModel):
@@ -30,8 +42,11 @@ class SpeechRequest(BaseModel):
 
     model: str = Field("tts-1", description=f"One of {', '.join(MODELS)}.")
     input: str = Field(..., description="The text to speak.")
-    voice: str = Field(
-        "alloy", description="An installed voice id, or an OpenAI voice name mapped to one."
+    voice: str | CustomVoice = Field(
+        "alloy",
+        description="An installed voice id; an OpenAI voice name "
+        f"({', '.join(OPENAI_VOICES)}), mapped by VOXSERVE_VOICE_MAP and otherwise to the "
+        'default voice; or {"id": ...}: an installed voice id or a key of VOXSERVE_VOICE_MAP.',
     )
     response_format: str = Field(
         "mp3",
@@ -43,7 +58,11 @@ class SpeechRequest(BaseModel):
         "audio",
         description="'audio': chunked audio bytes; 'sse': server-sent events with base64 chunks.",
     )
-    instructions: str | None = Field(None, description="Accepted for compatibility; ignored.")
+    instructions: str | None = Field(
+        None,
+        description="Accepted and ignored: a Piper or espeak-ng voice has no style prompt. "
+        "Use speed (and volume, noise_scale) for what they can change.",
+    )
     # voxserve extensions
     stream: bool = Field(
         True,
