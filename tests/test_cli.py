@@ -4,15 +4,18 @@ Audio written by the CLI is compared with what the library gives for the same te
 (noise 0, so both are deterministic): the CLI must be the library plus files, nothing else.
 
 A long book goes through the CLI at ~2,300 characters (two input blocks, ~2.5 minutes of
-audio); the 100,000-character case is tested through ``read_blocks`` alone, because
-speaking it takes ~5 minutes of CPU even at the best measured real-time factor (0.045).
+audio); the 100,000-character case is tested through ``read_blocks`` alone
+(test_cli_say.py), because speaking it takes ~5 minutes of CPU even at the best measured
+real-time factor (0.045).
 """
 
 from __future__ import annotations
 
-import io
+import argparse
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -28,7 +31,8 @@ import soundfile
 import make_voices
 from voxserve import Settings, SynthesisParams, SynthesisRequest, Synthesizer
 from voxserve.audio import to_int16
-from voxserve.cli import BLOCK_CHARS, read_blocks
+from voxserve.cli import build_parser, main
+from voxserve.cli_say import BLOCK_CHARS
 
 RATE = 22050
 TEXT = "Hello there. The command line writes every format."
@@ -264,47 +268,6 @@ def test_say_tolerates_invalid_utf8_and_control_characters_in_the_file(
     assert np.array_equal(data, to_int16(clean))
 
 
-class CountingReader(io.StringIO):
-    """A text file that counts the lines read from it."""
-
-    lines_read = 0
-
-    def __next__(self) -> str:
-        line = super().__next__()
-        self.lines_read += 1
-        return line
-
-
-def test_read_blocks_cuts_100k_characters_into_paragraph_aligned_blocks() -> None:
-    """The CLI's reader on a ~100,000-character book: nothing lost or reordered, every
-    block but the last at least BLOCK_CHARS long and ending at a paragraph or sentence end,
-    none far over the size, and the file is read lazily, block by block."""
-    text = book_text(700)
-    assert len(text) > 100_000
-    source = CountingReader(text)
-    blocks = read_blocks(source)
-    first = next(blocks)
-    assert source.lines_read < 100  # only what the first block needed
-    rest = list(blocks)
-    all_blocks = [first, *rest]
-
-    assert "".join(all_blocks) == text
-    assert len(all_blocks) > 40
-    for block in all_blocks[:-1]:
-        assert BLOCK_CHARS <= len(block) < BLOCK_CHARS + max(len(p) for p in PARAGRAPHS) + 3
-        assert block.endswith("\n")
-        assert block.rstrip().endswith((".", "!", "?"))
-
-
-def test_read_blocks_cuts_one_enormous_paragraph_at_a_line() -> None:
-    """Lines that never end a sentence are still cut, at four times the block size."""
-    line = "and then it went on and on without a stop\n"
-    text = line * 1000
-    blocks = list(read_blocks(io.StringIO(text), size=500))
-    assert "".join(blocks) == text
-    assert all(2000 <= len(b) < 2000 + len(line) for b in blocks[:-1])
-
-
 # -- say: failures --------------------------------------------------------------------------
 
 
@@ -318,6 +281,23 @@ def test_say_unknown_voice_exits_2_and_lists_voices(tmp_path: Path) -> None:
 def test_say_unknown_extension_exits_2_and_lists_extensions(tmp_path: Path) -> None:
     done = voxserve("say", "Hi.", "-o", tmp_path / "x.xyz", cwd=tmp_path)
     assert_failed_cleanly(done, tmp_path, set(), "Unsupported audio format '.xyz'", ".mp3")
+
+
+@pytest.mark.inprocess
+@pytest.mark.parametrize("name", ["noext", "speech.d/out"])
+def test_say_to_a_name_without_extension_says_how_to_name_the_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Refused before any model loads; the message is about the extension, not a format
+    named like the whole path."""
+    out = tmp_path / name
+    assert main(["say", "Hi.", "-o", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert message.startswith(f"voxserve: error: {str(out)!r} has no extension"), message
+    assert ".wav" in message
+    assert ".mp3" in message
+    assert f"{out}.wav" in message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_say_speed_out_of_range_exits_2(tmp_path: Path) -> None:
@@ -449,6 +429,19 @@ def test_voices_piped_into_another_program_keeps_whole_ids(tmp_path: Path) -> No
     assert "en_US-joe-medium" in done.stdout
 
 
+def test_voices_into_a_reader_that_goes_away_stops_quietly(tmp_path: Path) -> None:
+    """``voxserve voices | head -1``: no BrokenPipeError traceback, the shell's 141."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voxserve", "voices"],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    process.stdout.close()  # gone before the first line: every write fails
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141, stderr
+    assert stderr == b""
+
+
 def test_voices_lists_a_voices_dir_voice(tmp_path: Path) -> None:
     voices = tmp_path / "voices"
     voices.mkdir()
@@ -499,6 +492,42 @@ def test_help_exists_for_each_command(
     assert done.stdout.startswith("usage: voxserve")
     for word in expected:
         assert word in done.stdout
+
+
+def every_help(
+    parser: argparse.ArgumentParser, command: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """``--help`` of the parser and of every subcommand, nested ones included."""
+    yield command, parser.format_help()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from every_help(child, (*command, name))
+
+
+#: An example in a help text: a command line, perhaps after variable assignments.
+EXAMPLE = re.compile(r"^ +(?:[A-Z_]+=\S+ +)*voxserve ")
+
+
+@pytest.mark.inprocess
+def test_every_help_text_is_expanded_and_its_examples_paste_into_a_shell() -> None:
+    """No placeholder left unexpanded (argparse's %(default)s, $(VAR)); every example
+    line is a command a POSIX shell reads as written (balanced quotes, no $ or ` inside
+    double quotes) and that the parser accepts."""
+    helps = dict(every_help(build_parser()))
+    examples = 0
+    assert {("say",), ("serve",), ("cache", "warm"), ("quantize",)} <= set(helps)
+    for command, text in helps.items():
+        assert re.search(r"%\(|%[sd]\b|\$\(|\$\{", text) is None, (command, text)
+        for line in text.splitlines():
+            if not EXAMPLE.match(line):
+                continue
+            words = shlex.split(line)  # raises on unbalanced quotes
+            for quoted in re.findall(r'"[^"]*"', line):
+                assert not set(quoted) & {"$", "`"}, (command, line)
+            build_parser().parse_args(words[words.index("voxserve") + 1 :])  # exits if wrong
+            examples += 1
+    assert examples >= 5
 
 
 def test_no_command_is_a_usage_error(tmp_path: Path) -> None:

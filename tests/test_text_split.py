@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxserve.text.split import split_sentences
+from voxserve.text.split import sentence_ends, split_sentences
 
 pytestmark = pytest.mark.inprocess
 
@@ -111,3 +111,14 @@ def test_a_lone_lowercase_letter_ends_a_sentence_before_a_capital() -> None:
         "It was great.",
         "J. R. R. Tolkien wrote it.",
     ]
+
+
+def test_sentence_ends_are_where_split_sentences_cuts() -> None:
+    text = "Dr. Smith paid $3.50. Was it far? It was!\nThe end"
+    ends = list(sentence_ends(text))
+    assert [text[:end] for end in ends] == [
+        "Dr. Smith paid $3.50.",
+        "Dr. Smith paid $3.50. Was it far?",
+        "Dr. Smith paid $3.50. Was it far? It was!",
+    ]
+    assert list(sentence_ends(text, start=22)) == ends[1:]

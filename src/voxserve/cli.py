@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
-from voxserve.errors import EmptyText, InvalidParameter, NoOutputDevice, VoxserveError
-from voxserve.files import publish
-from voxserve.types import FloatArray
-
-#: Characters handed to the pipeline at a time when reading a long file.
-BLOCK_CHARS = 2000
+from voxserve import cli_say
+from voxserve.errors import InvalidParameter, VoxserveError
 
 EPILOG = """examples:
-  voxserve say "Dr. Smith paid $3.50 for 2 tickets on 24 November 2026." -o out.wav
+  voxserve say 'Dr. Smith paid $3.50 for 2 tickets on 24 November 2026.' -o out.wav
   voxserve say -i chapter.txt -o chapter.mp3 --speed 1.1
   voxserve voices --json
   voxserve quantize voices/en_US-x-medium.onnx voices/en_US-x-medium-int8.onnx
@@ -139,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "say":
-            return cmd_say(args)
+            return cli_say.cmd_say(args)
         if args.command == "voices":
             return cmd_voices(args)
         if args.command == "cache":
@@ -152,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (voxserve voices | head): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def cmd_voices(args: argparse.Namespace) -> int:
@@ -187,161 +183,6 @@ def cmd_voices(args: argparse.Namespace) -> int:
         table.add_row(*(str(row[k]) for k in columns))
     Console().print(table)
     return 0
-
-
-def read_blocks(stream: IO[str], size: int = BLOCK_CHARS) -> Iterator[str]:
-    """Paragraph-aligned blocks of about ``size`` characters, read lazily."""
-    block: list[str] = []
-    length = 0
-    for line in stream:
-        block.append(line)
-        length += len(line)
-        at_boundary = not line.strip() or line.rstrip().endswith((".", "!", "?"))
-        # Cut at a paragraph or sentence end; cut one enormous paragraph at a line anyway.
-        if (length >= size and at_boundary) or length >= 4 * size:
-            yield "".join(block)
-            block, length = [], 0
-    if block:
-        yield "".join(block)
-
-
-def cmd_say(args: argparse.Namespace) -> int:
-    from voxserve.audio import StreamEncoder, format_from_path, seal_wav, silence
-    from voxserve.synthesizer import Synthesizer
-    from voxserve.types import SynthesisParams, SynthesisRequest
-
-    if args.text is not None and args.input is not None:
-        raise InvalidParameter(
-            "Give the text as an argument or with -i FILE, not both.", param="text"
-        )
-    if args.text is None and args.input is None:
-        if sys.stdin.isatty():
-            raise EmptyText(
-                "No text to speak: give it as an argument, with -i FILE, or on standard "
-                'input (echo "Hello." | voxserve say -o hello.wav).',
-                param="text",
-            )
-        args.input = Path("-")  # text piped in: the Unix habit
-    fmt = format_from_path(args.output) if args.output else None
-    params = SynthesisParams(
-        speed=args.speed,
-        volume=args.volume,
-        sample_rate=args.sample_rate,
-        noise_scale=args.noise_scale,
-        noise_w=args.noise_w,
-        speaker=args.speaker,
-        sentence_silence=args.sentence_silence,
-    )
-    synth = Synthesizer.from_settings()
-    try:
-        # Validate voice, format and parameters before any file is created.
-        probe = synth.plan(
-            SynthesisRequest(
-                "a", voice=args.voice, format=fmt.name if fmt else "wav", params=params
-            )
-        )
-        rate = probe.output_rate
-
-        def chunks(blocks: Iterator[str], advance: Callable[[int], None]) -> Iterator[FloatArray]:
-            """Audio of every block in turn; a block with nothing speakable is skipped."""
-            spoken = False
-            for block in blocks:
-                request = SynthesisRequest(block, voice=args.voice, params=params)
-                try:
-                    for i, chunk in enumerate(synth.stream(request, max_chars=len(block))):
-                        if spoken and i == 0 and params.sentence_silence:
-                            yield silence(params.sentence_silence, rate)
-                        spoken = True
-                        yield chunk.samples
-                except EmptyText:
-                    pass
-                advance(len(block))
-            if not spoken:
-                raise EmptyText()
-
-        with _text_source(args) as (blocks, total), _progress(total, args.quiet) as advance:
-            if fmt is None:
-                _play(chunks(blocks, advance), rate)
-                return 0
-            encoder = StreamEncoder(fmt, rate)
-            with _atomic_output(args.output) as out:
-                for samples in chunks(blocks, advance):
-                    out.write(encoder.feed(samples))
-                out.write(encoder.finish())
-                if fmt.name == "wav":
-                    seal_wav(out)
-    finally:
-        synth.close()
-    return 0
-
-
-@contextmanager
-def _text_source(args: argparse.Namespace) -> Iterator[tuple[Iterator[str], int]]:
-    """Blocks of the input text and its total size in characters (bytes for files)."""
-    if args.input is None:
-        yield iter([args.text]), len(args.text)
-        return
-    if str(args.input) == "-":
-        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-        yield read_blocks(stdin), 0
-        return
-    try:
-        handle = args.input.open(encoding="utf-8", errors="replace", newline=None)
-    except OSError as exc:
-        raise InvalidParameter(f"Cannot read {args.input}: {exc.strerror}.", param="input") from exc
-    with handle:
-        yield read_blocks(handle), args.input.stat().st_size
-
-
-@contextmanager
-def _progress(total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar over ``total`` characters on stderr, when it is worth showing."""
-    if quiet or total < 2 * BLOCK_CHARS or not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        task = progress.add_task("speaking", total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-def _play(chunks: Iterator[FloatArray], sample_rate: int) -> None:
-    """Play chunks on the default output device as they arrive."""
-    try:
-        import sounddevice
-    except (ImportError, OSError) as exc:
-        raise NoOutputDevice(
-            "Cannot play audio: the sounddevice package or PortAudio is missing "
-            "(pip install 'voxserve[play]'). Use -o FILE to write a file instead."
-        ) from exc
-    try:
-        sounddevice.query_devices(kind="output")
-        with sounddevice.OutputStream(
-            samplerate=sample_rate, channels=1, dtype="float32"
-        ) as stream:
-            for samples in chunks:
-                stream.write(samples.reshape(-1, 1))
-    except sounddevice.PortAudioError as exc:
-        raise NoOutputDevice(
-            f"No audio output device is available ({exc}). Use -o FILE to write a file instead."
-        ) from exc
-
-
-@contextmanager
-def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """Write to a temporary file beside ``path``; rename only when everything succeeded."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise InvalidParameter(f"Cannot write {path}: {exc.strerror}.", param="output") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 async def cmd_cache(args: argparse.Namespace) -> int:

@@ -129,10 +129,17 @@ class UnknownFormat(InvalidRequest):
 
     code = "unsupported_format"
 
-    def __init__(self, fmt: str, supported: Iterable[str], *, param: str = "format") -> None:
+    def __init__(
+        self,
+        fmt: str,
+        supported: Iterable[str],
+        *,
+        param: str = "format",
+        message: str | None = None,
+    ) -> None:
         names = list(supported)
         super().__init__(
-            f"Unsupported audio format {fmt!r}. Supported formats: {', '.join(names)}.",
+            message or f"Unsupported audio format {fmt!r}. Supported formats: {', '.join(names)}.",
             param=param,
         )
         self.format = fmt

@@ -120,13 +120,23 @@ def format_from_path(path: str | os.PathLike[str]) -> AudioFormat:
     ``.ogg`` means Opus in Ogg and ``.raw`` means ``pcm``.
 
     Raises:
-        UnknownFormat: the extension is missing or not one voxserve writes; the error
-            lists the supported extensions and has ``param="output"``.
+        UnknownFormat: the extension is missing (the message says so) or not one
+            voxserve writes; the error lists the supported extensions and has
+            ``param="output"``.
     """
     extension = os.path.splitext(os.fspath(path))[1].lower()
+    if not extension:
+        raise UnknownFormat(
+            "",
+            _EXTENSIONS.keys(),
+            param="output",
+            message=f"{os.fspath(path)!r} has no extension, and the extension chooses the "
+            f"audio format: end the name with one of {', '.join(_EXTENSIONS)} "
+            f"(for example {os.fspath(path)}.wav).",
+        )
     name = _EXTENSIONS.get(extension)
     if name is None:
-        raise UnknownFormat(extension or os.fspath(path), _EXTENSIONS.keys(), param="output")
+        raise UnknownFormat(extension, _EXTENSIONS.keys(), param="output")
     return FORMATS[name]
 
 

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-__all__ = ["split_sentences"]
+__all__ = ["sentence_ends", "split_sentences"]
 
 _TERMINATOR = re.compile(r"(?:[。！？]+|[.!?…]+)[\"'”’»)\]}」』]*")
 _FULL_WIDTH = frozenset("。！？")
@@ -94,6 +94,17 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
         # the "m" of a normalized "p m.", ends a sentence when a new one visibly starts.
         return word.islower() and _next_visible(text, end).isupper()
     return not (word.lower() in _NO_END_AFTER or _DOTTED_ABBREVIATION.fullmatch(word))
+
+
+def sentence_ends(text: str, start: int = 0) -> Iterator[int]:
+    """Offsets in ``text`` just past each sentence end at or after ``start``.
+
+    A sentence end at the very end of ``text`` always counts: when more text may follow,
+    trust only the ends at least 16 characters before it.
+    """
+    for match in _TERMINATOR.finditer(text, start):
+        if _is_boundary(text, match):
+            yield match.end()
 
 
 def _sentences(paragraph: str) -> Iterator[str]:
