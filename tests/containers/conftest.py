@@ -1,7 +1,8 @@
 """Fixtures for the deployment tests: a private Docker engine and the images it builds.
 
 These tests run only when asked for with ``-m containers`` (``make test-containers``):
-they need root, start dockerd, build images and take minutes. Everything they start is
+they need root, start dockerd, build images and take minutes (not root, those are
+skipped with the reason, and the static checks run alone). Everything they start is
 removed at the end of the session, also when a test fails; built images stay in the
 engine's data root under ``.cache/containers/`` so the next run reuses them.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 import pytest
-from engine import REPORT, TIMINGS, DockerEngine, section
+from engine import NOT_ROOT, REPORT, TIMINGS, DockerEngine, section
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,7 +53,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def engine() -> Iterator[DockerEngine]:
-    """A private dockerd; stopped, with every container, network and volume removed."""
+    """A private dockerd; stopped, with every container, network and volume removed.
+
+    Not root: every test that needs it is skipped, saying why (not failed)."""
+    if NOT_ROOT:
+        pytest.skip(NOT_ROOT)
     with section(TIMINGS, "start dockerd"):
         docker = DockerEngine().start()
     try:

@@ -30,6 +30,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Kept between runs (git-ignored): the base image's tarball and the engine's data root.
 CACHE = Path(os.environ.get("CONTAINER_CACHE", ROOT / ".cache" / "containers"))
 VENV_BIN = ROOT / ".venv" / "bin"
+#: Why the parts of the stage that need root are skipped here; None when running as root.
+NOT_ROOT = (
+    None
+    if os.geteuid() == 0
+    else "the container stage needs root: it installs docker.io and starts a private dockerd "
+    "(run `sudo make test-containers`); the static checks that need no engine still run"
+)
 #: Seconds each stage took, and other figures (image size), printed after the session.
 TIMINGS: dict[str, float] = {}
 REPORT: dict[str, float] = {}
