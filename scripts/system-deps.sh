@@ -2,7 +2,8 @@
 # Install the Debian packages voxserve needs, only those missing.
 #   scripts/system-deps.sh run    espeak-ng (the robotic voices for ~100 languages)
 #   scripts/system-deps.sh test   + chromium and its driver (web page test), redis-server (cache
-#                                 tests), prometheus (promtool and a real scraper)
+#                                 tests), prometheus (promtool and a real scraper), nodejs
+#                                 and npm (the openai npm client's test) unless node is there
 #   scripts/system-deps.sh containers
 #                                 + docker.io (a private dockerd for the container tests),
 #                                 debootstrap (the stand-in base image), iptables
@@ -11,6 +12,9 @@ profile=${1:-run}
 packages=(espeak-ng)
 if [ "$profile" = test ]; then
   packages+=(chromium chromium-driver redis-server prometheus)
+  # A node from elsewhere (nodesource, nvm) bundles npm and conflicts with Debian's npm.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 if [ "$profile" = containers ]; then
   packages+=(docker.io debootstrap iptables debian-archive-keyring)
