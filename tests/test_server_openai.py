@@ -292,3 +292,32 @@ def test_mp3_speaks_the_abbreviation_money_and_number(
 
     wer = word_error_rate("Doctor Smith paid three dollars and fifty cents for two tickets.", heard)
     assert wer <= 0.15, heard
+
+
+@pytest.mark.parametrize(
+    ("model", "voice"),
+    [
+        ("gpt-4o-mini-tts-2025-12-15", "marin"),
+        ("gpt-4o-mini-tts", "cedar"),
+        ("tts-1-hd", {"id": VOICE_ID}),
+    ],
+)
+def test_the_newest_names_of_openais_api_speak(
+    client: openai.OpenAI, model: str, voice: Any
+) -> None:
+    """Built-in voices, models and the custom-voice object of OpenAI's current document."""
+    response = client.audio.speech.with_raw_response.create(
+        model=model, voice=voice, input="Hello there.", response_format="wav",
+        instructions="Speak warmly.",
+    )  # fmt: skip
+
+    assert response.headers["x-voice"] == VOICE_ID
+    assert soundfile.info(io.BytesIO(response.content)).samplerate == RATE
+
+
+def test_an_unknown_custom_voice_raises_not_found_on_voice_id(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.audio.speech.create(model="tts-1", voice={"id": "voice_1234"}, input="Hello.")
+
+    assert caught.value.param == "voice.id"
+    assert caught.value.code == "voice_not_found"
