@@ -2,7 +2,7 @@
 
 Each is answered in the API's JSON error shape with the status that names the problem,
 whether the head arrived whole (the guard middleware) or h11 gave up buffering it (the
-protocol), and the answer reaches a client that was still sending.
+protocol), and the answer (a body's 413 too) reaches a client that was still sending.
 """
 
 from __future__ import annotations
@@ -112,6 +112,26 @@ def test_a_head_that_is_not_http_gets_a_json_400(server: FakeServer) -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
     assert error_of(body)["code"] == "invalid_http"
+
+
+def test_a_body_over_the_limit_gets_its_413_while_the_client_still_sends(
+    server: FakeServer,
+) -> None:
+    """http.client (like requests, httpx and openai) sends the whole body before reading:
+    closed at once, the server would reset the connection and the 413 would be lost."""
+    host, port = server.url.removeprefix("http://").split(":")
+    for _ in range(3):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            connection.request(
+                "POST", "/v1/audio/speech", body=b"x" * 4_000_000,
+                headers={"Content-Type": "application/json"},
+            )  # fmt: skip
+            response = connection.getresponse()
+            assert response.status == 413
+            assert error_of(response.read())["code"] == "request_too_large"
+        finally:
+            connection.close()
 
 
 def test_the_server_still_serves_after_refusals(server: FakeServer) -> None:

@@ -8,9 +8,11 @@ is caught:
   it before anything else runs);
 - a head still incomplete past :data:`MAX_HEAD_BYTES` never reaches the app: h11 gives up
   buffering it, and :class:`H11Protocol` answers instead of uvicorn's plain-text 400.
-  The client is usually still sending then (a 1 MB query string), and closing at once
-  would reset the connection and lose the answer; so the write side is closed first and
-  what the client still sends is read and dropped, for up to :data:`LINGER_SECONDS`.
+
+Every refusal made while the client is still sending (a 1 MB query string, a body over
+the limit) reaches it: closing at once would reset the connection and lose the answer, so
+the write side is closed first and what the client still sends is read and dropped, for
+up to :data:`LINGER_SECONDS` (:class:`_GracefulTransport`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import http
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +102,20 @@ def _incomplete_head_refusal(buffered: bytes) -> HeadRefusal:
 
 class H11Protocol(h11_impl.H11Protocol):
     """uvicorn's h11 protocol, whose refusals of a malformed or oversized head are JSON
-    errors (414, 431, 400) delivered before the connection closes."""
+    errors (414, 431, 400), and whose every refusal reaches a client still sending."""
 
-    _linger: asyncio.TimerHandle | None = None
-    """Closes a refused connection if the client does not close it first."""
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        super().connection_made(_GracefulTransport(transport, self._still_sending))
+
+    def _still_sending(self) -> bool:
+        """Whether the client may still be sending this request (its body, or a head that
+        was refused): closing now would reset the connection and lose the answer."""
+        return self.conn.their_state in (h11.SEND_BODY, h11.ERROR)
 
     def data_received(self, data: bytes) -> None:
-        if self._linger is not None:
-            return  # refused: what the client still sends is dropped
+        if self.transport.is_closing():
+            return  # answered and closing: what the client still sends is dropped
         super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
@@ -126,16 +135,71 @@ class H11Protocol(h11_impl.H11Protocol):
             h11.EndOfMessage(),
         ):
             self.transport.write(self.conn.send(event) or b"")
-        if not self.transport.can_write_eof():
-            self.transport.close()
-            return
-        self.transport.write_eof()  # the answer, then FIN; the client's EOF closes it all
-        self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        self.transport.close()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._linger is not None:
-            self._linger.cancel()
-        super().connection_lost(exc)
+
+class _GracefulTransport(asyncio.Transport):
+    """A connection's transport whose ``close()``, while the client is still sending,
+    first sends the answer and a FIN, then reads and drops what still arrives until the
+    client closes too (or :data:`LINGER_SECONDS` pass). Closing a socket with unread data
+    resets the connection, and the client's TCP stack throws the answer away."""
+
+    def __init__(self, transport: asyncio.Transport, still_sending: Callable[[], bool]) -> None:
+        super().__init__()
+        self._transport = transport
+        self._still_sending = still_sending
+        self._linger: asyncio.TimerHandle | None = None
+
+    def close(self) -> None:
+        if self._linger is not None or self._transport.is_closing():
+            return
+        if not (self._still_sending() and self._transport.can_write_eof()):
+            self._transport.close()
+            return
+        self._transport.write_eof()
+        self._transport.resume_reading()
+        loop = asyncio.get_running_loop()
+        self._linger = loop.call_later(LINGER_SECONDS, self._transport.close)
+
+    def is_closing(self) -> bool:
+        return self._linger is not None or self._transport.is_closing()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def pause_reading(self) -> None:
+        if self._linger is None:  # lingering, it reads on whatever the protocol wants
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._transport.write(data)
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def write_eof(self) -> None:
+        self._transport.write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
 
 
 #: Options of uvicorn.Config for every API listener (tests' servers included).
