@@ -88,6 +88,13 @@ def test_the_compose_notes_name_the_port_and_the_key() -> None:
     assert "Authorization: Bearer $(cat deploy/secrets/tts_api_key)" in README
 
 
+def test_every_picture_and_local_link_exists() -> None:
+    targets = re.findall(r'src="([^"]+)"', README) + re.findall(r"\]\(([^)#]+)\)", README)
+    local = [t for t in targets if "://" not in t]
+    assert "docs/img/web-page-phone.png" in local
+    assert [t for t in local if not (ROOT / t).exists()] == []
+
+
 def test_make_help_shows_the_port_not_a_placeholder() -> None:
     done = subprocess.run(
         ["make", "-s", "help", "PORT=5123"], cwd=ROOT, capture_output=True, text=True,

@@ -5,12 +5,16 @@ installs them) and ``selenium`` (the ``dev`` extra). A missing browser fails the
 with that hint rather than skipping it.
 
 Set ``VOXSERVE_WEB_SCREENSHOT=docs/img/web-page.png`` to refresh the documentation's
-screenshot, taken after speaking mp3.
+screenshots, taken after speaking mp3: the whole page on a desktop, and beside it
+(``web-page-phone.png``) on a phone's screen.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,19 +193,83 @@ def test_page_loads_its_own_assets_without_console_errors(
     assert not page.find_element(By.ID, "error").is_displayed()
 
 
-def test_voice_list_is_filled_from_the_api_with_the_default_selected(
+def voice_groups(page: WebDriver) -> dict[str, list[str]]:
+    """The voice list as shown: {language group: [voice ids]}, in order."""
+    pairs = page.execute_script(  # pairs: the driver may reorder an object's keys
+        "return [...document.querySelectorAll('#voice optgroup')]"
+        ".map(g => [g.label, [...g.children].map(o => o.value)])"
+    )
+    return {str(label): [str(v) for v in ids] for label, ids in pairs}
+
+
+def collation_key(name: str) -> str:
+    """Roughly how the browser sorts names: no case, no accents (Māori before Marathi)."""
+    letters = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in letters if not unicodedata.combining(c)).casefold()
+
+
+def shown_voices(page: WebDriver) -> list[str]:
+    return [
+        str(o.get_attribute("value")) for o in Select(page.find_element(By.ID, "voice")).options
+    ]
+
+
+def test_voice_list_is_filled_from_the_api_grouped_by_language_with_the_default_selected(
     server: LiveServer, open_page: Callable[[LiveServer], WebDriver]
 ) -> None:
     page = open_page(server)
     api = httpx.get(server.url + "/v1/audio/voices").json()
     options = Select(page.find_element(By.ID, "voice")).options
     by_value = {o.get_attribute("value"): o.text for o in options}
-    assert list(by_value) == [v["id"] for v in api["voices"]]
+    assert sorted(by_value) == sorted(v["id"] for v in api["voices"])
+    assert len(options) == len(api["voices"])
     assert by_value[DEFAULT_VOICE] == f"{DEFAULT_VOICE} (en_US)"
     assert (
         Select(page.find_element(By.ID, "voice")).first_selected_option.get_attribute("value")
         == api["default"]
     )
+    groups = voice_groups(page)
+    assert next(iter(groups)) == "English"  # the default voice's language first
+    assert {"espeak-en-gb", "espeak-en-us", DEFAULT_VOICE} <= set(groups["English"])
+    assert groups["German"] == ["espeak-de"]
+    assert list(groups)[1:] == sorted(list(groups)[1:], key=collation_key)
+    assert text_of(page, "voice-count") == f"{len(api['voices'])} voices."
+
+
+def test_voices_are_found_by_language_name_code_or_id(
+    server: LiveServer, open_page: Callable[[LiveServer], WebDriver]
+) -> None:
+    """Typing narrows the list and picks its first voice; no match keeps the list; Enter
+    goes on to the list instead of speaking."""
+    page = open_page(server)
+    find = page.find_element(By.ID, "voice-filter")
+    find.send_keys("German")
+    assert shown_voices(page) == ["espeak-de"]
+    assert page.find_element(By.ID, "voice").get_attribute("value") == "espeak-de"
+    assert text_of(page, "voice-count") == f"1 of {len(voice_ids(server))} voices match."
+
+    find.clear()
+    find.send_keys("en gb")
+    assert shown_voices(page)
+    assert all(v.startswith("espeak-en-gb") for v in shown_voices(page)), shown_voices(page)
+    find.clear()
+    find.send_keys("fr")  # French, not Afrikaans: words are matched from their start
+    assert shown_voices(page) == ["espeak-fr-be", "espeak-fr-ch", "espeak-fr-fr"]
+    find.clear()
+    find.send_keys("joe")
+    assert shown_voices(page) == [DEFAULT_VOICE]
+
+    find.send_keys("xyz")
+    assert shown_voices(page) == [DEFAULT_VOICE]
+    assert text_of(page, "voice-count") == "No voice matches “joexyz”."
+    runs = page.execute_script("return document.body.dataset.runs || '0'")
+    find.send_keys(Keys.ENTER)
+    assert page.switch_to.active_element.get_attribute("id") == "voice"
+    assert page.execute_script("return document.body.dataset.runs || '0'") == runs
+
+
+def voice_ids(server: LiveServer) -> list[str]:
+    return [v["id"] for v in httpx.get(server.url + "/v1/audio/voices").json()["voices"]]
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
@@ -248,7 +316,7 @@ def test_speak_plays_a_decodable_blob_and_shows_timings(
     target = os.environ.get("VOXSERVE_WEB_SCREENSHOT")
     if fmt == "mp3" and target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        page.save_screenshot(target)
+        whole_page_screenshot(page, Path(target), width=1000)
 
 
 def test_keyboard_sets_speed_and_ctrl_enter_speaks_faster(
@@ -270,6 +338,104 @@ def test_keyboard_sets_speed_and_ctrl_enter_speaks_faster(
     # Not 4x shorter: Piper gives every phoneme (and every pad between phonemes) at least
     # one frame, and the pause between sentences stays fixed; measured 0.49 of the length.
     assert fast.duration_s < 0.7 * normal.duration_s, (normal, fast)
+
+
+def whole_page_screenshot(page: WebDriver, path: Path, *, width: int) -> None:
+    """The whole page at ``width`` CSS pixels, however long; the window is put back."""
+    size = page.get_window_size()
+    try:
+        page.set_window_size(width, size["height"])
+        height = page.execute_script("return document.documentElement.scrollHeight")
+        page.set_window_size(width, height + 150)  # the window's frame is not page
+        page.save_screenshot(str(path))
+    finally:
+        page.set_window_size(size["width"], size["height"])
+
+
+def snippet_request(curl: str) -> tuple[str, dict[str, str], dict[str, Any], str]:
+    """(url, headers, JSON body, output file) of the page's curl command, as a shell reads
+    it with VOXSERVE_API_KEY unset."""
+    words = shlex.split(curl.replace("\\\n", " ").replace("$VOXSERVE_API_KEY", ""))
+    assert words[:2] == ["curl", "-s"]
+    headers: dict[str, str] = {}
+    for i, word in enumerate(words):
+        if word == "-H":
+            name, _, value = words[i + 1].partition(": ")
+            headers[name] = value
+    return words[2], headers, json.loads(words[words.index("-d") + 1]), words[-1]
+
+
+def test_the_code_snippets_repeat_what_the_page_did(
+    server: LiveServer,
+    open_page: Callable[[LiveServer], WebDriver],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After Speak, the curl and openai snippets send the same request: run as pasted
+    (text with quotes and a dollar sign too), they give the same audio."""
+    page = open_page(server)
+    text = page.find_element(By.ID, "text")
+    text.clear()
+    text.send_keys('It\'s $3.50, "cheap" at half the price.')
+    Select(page.find_element(By.ID, "voice")).select_by_value("espeak-en-us")
+    Select(page.find_element(By.ID, "format")).select_by_value("wav")
+    page.find_element(By.ID, "speed").send_keys(Keys.ARROW_RIGHT)
+    speak(page)
+    shown = spoken(page)
+
+    curl = page.find_element(By.ID, "curl-snippet").get_attribute("textContent") or ""
+    url, headers, body, output = snippet_request(curl)
+    assert url == server.url + "/v1/audio/speech"
+    assert headers == {"Content-Type": "application/json"}
+    assert body == {
+        "model": "tts-1",
+        "input": 'It\'s $3.50, "cheap" at half the price.',
+        "response_format": "wav",
+        "speed": 1.05,
+        "voice": "espeak-en-us",
+    }
+    assert output == "speech.wav"
+    response = httpx.post(url, json=body, headers=headers, timeout=60)
+    assert response.status_code == 200
+    assert response.content[:4] == b"RIFF"
+
+    python = page.find_element(By.ID, "python-snippet").get_attribute("textContent") or ""
+    assert 'voice="espeak-en-us"' in python
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(python, namespace)
+    namespace["client"].close()
+    audio = (tmp_path / "speech.wav").read_bytes()
+    assert audio[:4] == b"RIFF"
+    assert shown.voice == "espeak-en-us"
+
+
+def test_on_a_phone_the_page_fits_the_screen(
+    server: LiveServer, open_page: Callable[[LiveServer], WebDriver]
+) -> None:
+    """At 390 CSS pixels nothing, not even the code snippets, is wider than the screen."""
+    page = open_page(server)
+    speak(page)
+    size = page.get_window_size()
+    try:
+        page.set_window_size(390, 844)
+        widths = page.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert widths[0] <= widths[1], widths
+        for element_id in ("text", "voice-filter", "voice", "format", "speed", "speak",
+                           "curl-snippet", "python-snippet"):  # fmt: skip
+            right = page.execute_script(
+                "return arguments[0].getBoundingClientRect().right",
+                page.find_element(By.ID, element_id),
+            )
+            assert right <= widths[1], element_id
+        target = os.environ.get("VOXSERVE_WEB_SCREENSHOT")
+        if target:
+            phone = Path(target).with_name(Path(target).stem + "-phone.png")
+            whole_page_screenshot(page, phone, width=390)
+    finally:
+        page.set_window_size(size["width"], size["height"])
 
 
 def test_chosen_voice_is_the_one_that_speaks(
@@ -326,6 +492,11 @@ def test_with_api_keys_the_page_asks_for_a_key_then_speaks_with_it(
     assert shown.voice == DEFAULT_VOICE
     assert (page.find_element(By.ID, "player").get_attribute("src") or "").startswith("blob:")
     assert page.execute_script("return sessionStorage.getItem('voxserve.apiKey')") == API_KEY
+    # The snippets name the key by an environment variable, never show it.
+    for snippet in ("curl-snippet", "python-snippet"):
+        code = page.find_element(By.ID, snippet).get_attribute("textContent") or ""
+        assert "VOXSERVE_API_KEY" in code
+        assert API_KEY not in code
 
     # The key survives a reload of the tab, and the voice list then loads with it.
     page = open_page(keyed_server)

@@ -19,6 +19,8 @@ const els = {
   form: $("form"),
   text: $("text"),
   voice: $("voice"),
+  voiceFilter: $("voice-filter"),
+  voiceCount: $("voice-count"),
   format: $("format"),
   speed: $("speed"),
   speedValue: $("speed-value"),
@@ -35,9 +37,13 @@ const els = {
   rtf: $("rtf"),
   size: $("size"),
   voiceUsed: $("voice-used"),
+  curlSnippet: $("curl-snippet"),
+  pythonSnippet: $("python-snippet"),
 };
 
 let voicesLoaded = false;
+/** The voices and the default from /v1/audio/voices, each with its language's name. */
+let catalog = { voices: [], default: "" };
 let audioUrl = null;
 let runs = 0;
 
@@ -111,27 +117,77 @@ function showSpeed() {
   els.speed.setAttribute("aria-valuetext", `${value} times`);
 }
 
+/** "English", "Portuguese"... for a voice's language code ("en_US", "pt_br"). */
+function languageName(code) {
+  const primary = code.split(/[_-]/)[0].toLowerCase();
+  try {
+    const names = new Intl.DisplayNames(["en"], { type: "language", fallback: "code" });
+    return names.of(primary) || primary;
+  } catch (_) {
+    return primary;
+  }
+}
+
+/** Words a filter query is matched against: id, language code, language name. */
+function searchWords(voice) {
+  return `${voice.id} ${voice.language} ${voice.languageName}`.toLowerCase().split(/[\s_()-]+/);
+}
+
+/** Voices whose words start with every word of the query (all of them for no query). */
+function matching(query) {
+  const terms = query.toLowerCase().split(/[\s_-]+/).filter(Boolean);
+  return catalog.voices.filter((v) => {
+    const words = searchWords(v);
+    return terms.every((t) => words.some((w) => w.startsWith(t)));
+  });
+}
+
+/** Fill the voice list with ``voices`` in groups by language, the default's group first. */
+function showVoices(voices) {
+  const selected = els.voice.value || catalog.default;
+  const groups = new Map();
+  for (const v of voices) {
+    if (!groups.has(v.languageName)) groups.set(v.languageName, []);
+    groups.get(v.languageName).push(v);
+  }
+  const defaultVoice = catalog.voices.find((v) => v.id === catalog.default);
+  const first = defaultVoice ? defaultVoice.languageName : "";
+  const names = [...groups.keys()].sort((a, b) =>
+    a === first ? -1 : b === first ? 1 : a.localeCompare(b),
+  );
+  els.voice.replaceChildren();
+  for (const name of names) {
+    const group = document.createElement("optgroup");
+    group.label = name;
+    for (const v of groups.get(name)) group.append(new Option(`${v.id} (${v.language})`, v.id));
+    els.voice.append(group);
+  }
+  els.voice.value = voices.some((v) => v.id === selected) ? selected : voices[0].id;
+}
+
+function filterVoices() {
+  const query = els.voiceFilter.value.trim();
+  const found = matching(query);
+  if (found.length === 0) {
+    els.voiceCount.textContent = `No voice matches “${query}”.`;
+    return;
+  }
+  showVoices(found);
+  els.voiceCount.textContent = query
+    ? `${found.length} of ${catalog.voices.length} voices match.`
+    : `${catalog.voices.length} voices.`;
+}
+
 async function loadVoices() {
   const response = await fetch("/v1/audio/voices", { headers: headers() });
   if (!response.ok) throw await apiError(response);
   const list = await response.json();
-  const groups = new Map();
-  for (const v of list.voices) {
-    if (!groups.has(v.engine)) groups.set(v.engine, []);
-    groups.get(v.engine).push(v);
-  }
-  els.voice.replaceChildren();
-  for (const [engine, voices] of groups) {
-    const group = document.createElement("optgroup");
-    group.label = `${engine} (${voices[0].quality})`;
-    for (const v of voices) {
-      const option = new Option(`${v.id} (${v.language})`, v.id);
-      option.selected = v.id === list.default;
-      group.append(option);
-    }
-    els.voice.append(group);
-  }
-  els.voice.value = list.default;
+  catalog = {
+    voices: list.voices.map((v) => ({ ...v, languageName: languageName(v.language) })),
+    default: list.default,
+  };
+  els.voice.value = "";
+  filterVoices();
   voicesLoaded = true;
 }
 
@@ -143,6 +199,56 @@ async function refreshVoices() {
     els.voice.replaceChildren(new Option("Default voice", ""));
     showError(err);
   }
+}
+
+/** ``text`` inside single quotes for a POSIX shell. */
+function shellQuote(text) {
+  return `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/** curl and Python (openai) code that sends ``body`` as this page just did. */
+function showSnippets(body, keyed) {
+  const origin = window.location.origin;
+  const file = `speech.${body.response_format}`;
+  els.curlSnippet.textContent = [
+    `curl -s ${origin}/v1/audio/speech`,
+    `  -H 'Content-Type: application/json'`,
+    ...(keyed ? [`  -H "Authorization: Bearer $VOXSERVE_API_KEY"`] : []),
+    `  -d ${shellQuote(JSON.stringify(body))}`,
+    `  -o ${file}`,
+  ].join(" \\\n");
+  const python = (value) => JSON.stringify(value); // a JSON string or number is Python too
+  els.pythonSnippet.textContent = [
+    ...(keyed ? ["import os", ""] : []),
+    "from openai import OpenAI",
+    "",
+    `client = OpenAI(base_url=${python(origin + "/v1")}, ` +
+      `api_key=${keyed ? 'os.environ["VOXSERVE_API_KEY"]' : '"unused"'})`,
+    "with client.audio.speech.with_streaming_response.create(",
+    `    model=${python(body.model)},`,
+    `    voice=${python(body.voice || catalog.default)},`,
+    `    input=${python(body.input)},`,
+    `    response_format=${python(body.response_format)},`,
+    `    speed=${body.speed},`,
+    ") as response:",
+    `    response.stream_to_file(${python(file)})`,
+  ].join("\n");
+}
+
+async function copySnippet(button) {
+  const text = $(button.dataset.copy).textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (_) {
+    // no clipboard API (a plain-http address other than localhost): select it instead
+    const range = document.createRange();
+    range.selectNodeContents($(button.dataset.copy));
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+    setStatus("Selected: press Ctrl+C to copy.");
+    return;
+  }
+  setStatus("Copied.");
 }
 
 /** Duration in seconds: WebAudio's decoder first, the audio element's as a fallback. */
@@ -218,6 +324,7 @@ async function speak() {
     els.voiceUsed.textContent = response.headers.get("X-Voice") || body.voice || "default";
     els.duration.textContent = "–";
     els.rtf.textContent = "–";
+    showSnippets(body, Boolean(els.apikey.value.trim()));
     els.result.hidden = false;
     setStatus("Playing.");
     els.player.play().catch((err) => setStatus(`Ready; press play (${err.name}).`));
@@ -250,6 +357,17 @@ function init() {
     if (!voicesLoaded) refreshVoices();
   });
   els.speed.addEventListener("input", showSpeed);
+  els.voiceFilter.addEventListener("input", filterVoices);
+  els.voiceFilter.addEventListener("keydown", (event) => {
+    // Enter or the down arrow goes on to the list, rather than speaking
+    if (event.key === "Enter" || event.key === "ArrowDown") {
+      event.preventDefault();
+      els.voice.focus();
+    }
+  });
+  for (const button of document.querySelectorAll("button.copy")) {
+    button.addEventListener("click", () => copySnippet(button));
+  }
   els.player.addEventListener("ended", () => setStatus("Done."));
   showSpeed();
   els.form.addEventListener("submit", (event) => {
