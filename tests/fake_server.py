@@ -20,8 +20,10 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from fakes import FakeEngine
+from fakes import FakeEngine, FakeRecognizer
+from voxserve.asr import AsrConfig, Transcriber
 from voxserve.engines.voices import VoiceLibrary
+from voxserve.lanes import Lanes
 from voxserve.server.app import create_app
 from voxserve.server.protocol import UVICORN_OPTIONS
 from voxserve.server.speech import SpeechResponder
@@ -46,16 +48,34 @@ def fake_synthesizer(engine: FakeEngine, settings: Settings) -> Synthesizer:
     return Synthesizer(library, settings)
 
 
+def fake_transcriber(recognizer: FakeRecognizer, lanes: Lanes, settings: Settings) -> Transcriber:
+    """The transcription service on ``recognizer`` alone."""
+    config = AsrConfig(max_seconds=settings.asr_max_seconds, vad=settings.asr_vad)
+    return Transcriber(
+        {recognizer.model.id: recognizer.model}, lanes, config=config, loader=lambda _: recognizer
+    )
+
+
 class FakeServer:
     """``with FakeServer(engine, settings) as server: httpx.post(server.url + ...)``."""
 
     def __init__(
-        self, engine: FakeEngine, settings: Settings, *, graceful_shutdown: float = 5
+        self,
+        engine: FakeEngine,
+        settings: Settings,
+        *,
+        graceful_shutdown: float = 5,
+        recognizer: FakeRecognizer | None = None,
     ) -> None:
+        """``recognizer``: serve speech to text on it (off without one)."""
         self.engine = engine
         self.registry = CollectorRegistry()
+        synth = fake_synthesizer(engine, settings)
+        self.transcriber = None
+        if recognizer is not None:
+            self.transcriber = fake_transcriber(recognizer, synth.lanes, settings)
         self.app: FastAPI = create_app(
-            settings, synthesizer=fake_synthesizer(engine, settings), registry=self.registry
+            settings, synthesizer=synth, transcriber=self.transcriber, registry=self.registry
         )
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))

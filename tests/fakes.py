@@ -1,4 +1,4 @@
-"""A tiny deterministic Engine for scheduler tests: no model, no noise, no threads of its own.
+"""Engines without a model: :class:`FakeEngine` speaks, :class:`FakeRecognizer` listens.
 
 :class:`FakeEngine` implements the :class:`~voxserve.engines.base.Engine` protocol. Each
 utterance becomes a sine whose length is proportional to the text's length and whose
@@ -12,10 +12,13 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
+from voxserve.asr.models import AsrModel
+from voxserve.asr.whisper import Info, Options, Segment, Word
 from voxserve.engines.base import Head, Rest
 from voxserve.errors import EngineError
 from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
@@ -119,3 +122,73 @@ class FakeEngine:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeRecognizer:
+    """A speech recognizer for the transcription service's tests: no model.
+
+    It "hears" one segment per 30 s window that has sound in it, saying ``window N`` and
+    lasting the window's non-silent stretch; an all-zero recording is silence. Each step
+    sleeps ``seconds_per_step`` (the GIL is free, as in CTranslate2) and is recorded.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_id: str = "fake-asr",
+        english_only: bool = True,
+        seconds_per_step: float = 0.0,
+        fail_at_step: int | None = None,
+    ) -> None:
+        self.model = AsrModel(model_id, "fake", english_only, lambda: Path("/nonexistent"))
+        self.languages: tuple[str, ...] = ("en",) if english_only else ("en", "de", "fr")
+        self._seconds_per_step = seconds_per_step
+        self._fail_at_step = fail_at_step
+        self._lock = threading.Lock()
+        self.steps: list[tuple[int, int]] = []
+        """(recording number, window) of every step run, in order."""
+        self.running = 0
+        """Steps running right now (to check that lanes bound them)."""
+        self.most_running = 0
+        self._recordings = 0
+
+    @property
+    def multilingual(self) -> bool:
+        return not self.model.english_only
+
+    def start(self, audio: FloatArray, options: Options) -> tuple[Info, Iterator[Segment]]:
+        with self._lock:
+            self._recordings += 1
+            recording = self._recordings
+        seconds = audio.size / 16_000
+        info = Info(options.language or "en", seconds, seconds)
+        return info, self._windows(recording, audio, options)
+
+    def _windows(self, recording: int, audio: FloatArray, options: Options) -> Iterator[Segment]:
+        window = 16_000 * 30
+        for index, begin in enumerate(range(0, audio.size, window)):
+            with self._lock:
+                self.running += 1
+                self.most_running = max(self.most_running, self.running)
+                self.steps.append((recording, index))
+            try:
+                time.sleep(self._seconds_per_step)
+                if self._fail_at_step == index:
+                    raise RuntimeError("the fake model failed")
+            finally:
+                with self._lock:
+                    self.running -= 1
+            sound = np.flatnonzero(audio[begin : begin + window])
+            if sound.size == 0:
+                continue
+            start = (begin + sound[0]) / 16_000
+            end = (begin + sound[-1] + 1) / 16_000
+            text = f"window {index}"
+            middle = (start + end) / 2
+            words = (Word(start, middle, " window", 0.9), Word(middle, end, f" {index}", 0.9))
+            yield Segment(
+                id=index + 1, seek=begin // 160, start=start, end=end, text=f" {text}",
+                tokens=(1, 2), temperature=options.temperature, avg_logprob=-0.1,
+                compression_ratio=1.0, no_speech_prob=0.01,
+                words=words if options.words else (),
+            )  # fmt: skip

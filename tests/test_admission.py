@@ -110,3 +110,20 @@ def test_a_refusal_is_reported() -> None:
     with pytest.raises(Overloaded):
         admission.check()
     assert len(refusals) == 1
+
+
+def test_speech_does_not_wait_behind_background_work_but_background_waits_for_all() -> None:
+    admission = gate(lanes=2, max_wait=10.0)
+    transcription = admission.admit([15.0, 15.0], footprint=1, background=True)
+    assert admission.wait(background=True) == pytest.approx(15.0)
+    assert admission.wait() == 0.0
+    with pytest.raises(Overloaded):
+        admission.admit([1.0], footprint=1, background=True)
+    speech = admission.admit([4.0] * 4, footprint=2)  # speech sees none of the 30 s ahead
+    assert admission.wait() == pytest.approx(8.0)
+    assert admission.wait(background=True) == pytest.approx(23.0)
+    transcription.done(0)
+    assert admission.background_work == pytest.approx(15.0)
+    transcription.close()
+    speech.close()
+    assert admission.work == admission.background_work == 0.0

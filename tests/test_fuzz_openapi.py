@@ -39,6 +39,12 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
         "the schema lets `input` be empty or whitespace; the server answers 400 empty_input"
     ),
     **{
+        ("RejectedPositiveData", f"POST /v1/audio/{route}"): (
+            "the schema lets `file` be any bytes; what is not audio gets 400 invalid_audio"
+        )
+        for route in ("transcriptions", "translations")
+    },
+    **{
         (check, f"{method} {path}"): (
             "the Coqui and MaryTTS routes read free-form query, form or JSON fields that "
             "the schema does not declare, and their 400 is not in the schema"

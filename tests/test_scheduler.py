@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from fakes import FakeEngine
 from voxserve.engines.base import Engine
 from voxserve.errors import EngineError, Overloaded
-from voxserve.scheduler import Lanes, Scheduler
+from voxserve.lanes import Lanes
+from voxserve.scheduler import Scheduler
 from voxserve.types import FloatArray, SynthesisParams, Utterance
 
 pytestmark = pytest.mark.inprocess

@@ -45,10 +45,19 @@ RATE_WEIGHT = 0.3
 class Ticket:
     """One admitted request's share of the work; close it when the request ends."""
 
-    def __init__(self, admission: Admission, costs: Sequence[float], footprint: int) -> None:
+    def __init__(
+        self,
+        admission: Admission,
+        costs: Sequence[float],
+        footprint: int,
+        *,
+        background: bool = False,
+    ) -> None:
         self._admission = admission
         self._costs = list(costs)
         self.footprint = footprint
+        self.background = background
+        """Background work (transcription): it waits behind speech, never ahead of it."""
         """Sentences this request may have queued at once."""
         self.remaining = sum(costs)
         """Estimated inference seconds it still needs."""
@@ -60,14 +69,14 @@ class Ticket:
             return
         cost, self._costs[index] = self._costs[index], 0.0
         self.remaining -= cost
-        self._admission._release(cost, 0, done=True)
+        self._admission._release(cost, 0, done=True, background=self.background)
 
     def close(self) -> None:
         """The request ended: give back what it did not use. Safe to call twice."""
         if self.closed:
             return
         self.closed = True
-        self._admission._release(self.remaining, self.footprint)
+        self._admission._release(self.remaining, self.footprint, background=self.background)
         self.remaining = 0.0
 
 
@@ -94,6 +103,8 @@ class Admission:
         self.max_queue = max_queue
         self.work = 0.0
         """Estimated inference seconds the admitted requests still need."""
+        self.background_work = 0.0
+        """The part of :attr:`work` that is background work (transcription)."""
         self.queued = 0
         """Sum of the admitted requests' footprints."""
         self.admitted = 0
@@ -108,11 +119,17 @@ class Admission:
         self.on_refused: Callable[[], None] = lambda: None
         """Called at each refusal (the server counts them in a metric)."""
 
-    def wait(self) -> float:
-        """Estimated seconds before a request arriving now starts being served."""
-        return max(0.0, self.work) / self.rate
+    def wait(self, *, background: bool = False) -> float:
+        """Estimated seconds before a request arriving now starts being served.
 
-    def check(self, footprint: int = 0) -> float:
+        Speech waits for the speech admitted before it: background work keeps at most its
+        share of the lanes while speech waits (voxserve.lanes). Background work waits for
+        everything.
+        """
+        work = self.work if background else self.work - self.background_work
+        return max(0.0, work) / self.rate
+
+    def check(self, footprint: int = 0, *, background: bool = False) -> float:
         """The estimated wait, if a request of ``footprint`` queued sentences fits now.
 
         With ``footprint`` 0 it tells whether any request could be admitted: the server
@@ -122,7 +139,7 @@ class Admission:
             Overloaded: the estimated wait is over ``max_wait``, or ``footprint`` does not
                 fit in the queue; ``retry_after`` is set.
         """
-        wait = self.wait()
+        wait = self.wait(background=background)
         if self.admitted and wait > self.max_wait:
             self.on_refused()
             raise Overloaded(
@@ -138,20 +155,26 @@ class Admission:
             )
         return wait
 
-    def admit(self, costs: Sequence[float], footprint: int) -> Ticket:
-        """Admit a request of per-sentence ``costs`` (inference seconds), or raise
-        Overloaded (see :meth:`check`)."""
-        self.check(footprint)
-        ticket = Ticket(self, costs, footprint)
+    def admit(self, costs: Sequence[float], footprint: int, *, background: bool = False) -> Ticket:
+        """Admit a request of per-sentence (or per-window) ``costs`` in inference seconds,
+        or raise Overloaded (see :meth:`check`)."""
+        self.check(footprint, background=background)
+        ticket = Ticket(self, costs, footprint, background=background)
         if not self.admitted:
             self._since, self._drained = self._clock(), 0.0
         self.work += ticket.remaining
+        if background:
+            self.background_work += ticket.remaining
         self.queued += footprint
         self.admitted += 1
         return ticket
 
-    def _release(self, work: float, footprint: int, *, done: bool = False) -> None:
+    def _release(
+        self, work: float, footprint: int, *, done: bool = False, background: bool = False
+    ) -> None:
         self.work = max(0.0, self.work - work)
+        if background:
+            self.background_work = max(0.0, self.background_work - work)
         if done:
             self._drained += work
             self._sample()
@@ -159,7 +182,7 @@ class Admission:
             self.queued -= footprint
             self.admitted -= 1
             if not self.admitted:
-                self.work = 0.0  # no drift from rounding once nothing is admitted
+                self.work = self.background_work = 0.0  # no drift from rounding
                 self._since = None  # idle time says nothing about the rate
 
     def _sample(self) -> None:

@@ -1,4 +1,5 @@
-"""The ``voxserve`` command: ``say``, ``voices`` and ``serve``."""
+"""The ``voxserve`` command: ``say``, ``voices``, ``transcribe``, ``cache``, ``quantize``
+and ``serve``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voxserve import cli_say
+from voxserve import cli_say, cli_transcribe
 from voxserve.errors import InvalidParameter, VoxserveError
 
 EPILOG = """examples:
   voxserve say 'Dr. Smith paid $3.50 for 2 tickets on 24 November 2026.' -o out.wav
   voxserve say -i chapter.txt -o chapter.mp3 --speed 1.1
   voxserve voices --json
+  voxserve transcribe meeting.mp3 -f srt -o meeting.srt
   voxserve quantize voices/en_US-x-medium.onnx voices/en_US-x-medium-int8.onnx
   VOXSERVE_CACHE=redis REDIS_URL=redis://127.0.0.1:6379/0 voxserve cache warm prompts.txt -f wav
 environment: every option of the service reads VOXSERVE_* variables (see docs/operations.md);
@@ -26,7 +28,7 @@ environment: every option of the service reads VOXSERVE_* variables (see docs/op
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voxserve",
-        description="Self-hosted text-to-speech with neural voices.",
+        description="Self-hosted speech service: neural voices and speech recognition.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -47,8 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     say.add_argument("-i", "--input", type=Path, help="read the text from a file ('-' for stdin)")
     say.add_argument(
-        "-o", "--output", type=Path, help="write audio here; format from the extension"
-    )
+        "-o", "--output", type=Path,
+        help="write audio here, format from the extension; '-': standard output (wav, or -f)",
+    )  # fmt: skip
+    say.add_argument(
+        "-f", "--format", choices=("wav", "mp3", "opus", "flac", "aac", "pcm"),
+        help="audio format, whatever the extension of -o",
+    )  # fmt: skip
     say.add_argument(
         "-v", "--voice", help="voice id (see 'voxserve voices'); default: the default voice"
     )
@@ -102,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--no-report", action="store_true", help="skip the comparison")
     quantize.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    cli_transcribe.add_parser(sub)
+
     serve = sub.add_parser("serve", help="run the HTTP API server")
     serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="API port (VOXSERVE_PORT, default 5002)")
@@ -138,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_cache(args))
         if args.command == "quantize":
             return cmd_quantize(args)
+        if args.command == "transcribe":
+            return cli_transcribe.cmd_transcribe(args)
         return cmd_serve(args)
     except VoxserveError as exc:
         print(f"voxserve: error: {exc.message}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""``voxserve say``: text from an argument, a file or a pipe, to a file or the sound card.
+"""``voxserve say``: text from an argument, a file or a pipe, to a file, a pipe or the sound
+card.
 
 A long text goes through the pipeline block by block (:func:`read_blocks`), so memory
 stays flat however long the book; a progress bar on a terminal follows the blocks. The
@@ -17,12 +18,15 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from voxserve.errors import EmptyText, InvalidParameter, NoOutputDevice
 from voxserve.files import publish
 from voxserve.text.split import sentence_ends
 from voxserve.types import FloatArray
+
+if TYPE_CHECKING:
+    from voxserve.audio import AudioFormat
 
 #: Characters handed to the pipeline at a time when reading a long file.
 BLOCK_CHARS = 2000
@@ -76,7 +80,7 @@ def _blank_line_end(text: str, start: int) -> int | None:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
-    from voxserve.audio import StreamEncoder, format_from_path, seal_wav, silence
+    from voxserve.audio import StreamEncoder, seal_wav, silence
     from voxserve.synthesizer import Synthesizer
     from voxserve.types import SynthesisParams, SynthesisRequest
 
@@ -92,7 +96,8 @@ def cmd_say(args: argparse.Namespace) -> int:
                 param="text",
             )
         args.input = Path("-")  # text piped in: the Unix habit
-    fmt = format_from_path(args.output) if args.output else None
+    to_stdout = args.output is not None and str(args.output) == "-"
+    fmt = _output_format(args, to_stdout)
     params = SynthesisParams(
         speed=args.speed,
         volume=args.volume,
@@ -134,6 +139,11 @@ def cmd_say(args: argparse.Namespace) -> int:
                 _play(chunks(blocks, advance), rate)
                 return 0
             encoder = StreamEncoder(fmt, rate)
+            if to_stdout:  # written as it is made; a WAV header says "length unknown"
+                for samples in chunks(blocks, advance):
+                    _write_out(encoder.feed(samples))
+                _write_out(encoder.finish())
+                return 0
             with _atomic_output(args.output) as out:
                 for samples in chunks(blocks, advance):
                     out.write(encoder.feed(samples))
@@ -143,6 +153,29 @@ def cmd_say(args: argparse.Namespace) -> int:
     finally:
         synth.close()
     return 0
+
+
+def _output_format(args: argparse.Namespace, to_stdout: bool) -> AudioFormat | None:
+    """The format of the audio written: -f, else the extension of -o (wav on standard
+    output); None to play it."""
+    from voxserve.audio import format_from_path, get_format
+
+    if to_stdout and sys.stdout.isatty():
+        raise InvalidParameter(
+            "Standard output is a terminal: pipe the audio on (| voxserve transcribe -), "
+            "or write a file with -o NAME.wav.",
+            param="output",
+        )
+    if args.format:
+        return get_format(args.format)
+    if to_stdout:
+        return get_format("wav")
+    return format_from_path(args.output) if args.output else None
+
+
+def _write_out(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 @contextmanager

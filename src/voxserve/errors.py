@@ -10,7 +10,9 @@ One root, so callers can catch everything voxserve means with one clause::
     │   ├── InvalidParameter        a parameter outside its range (speed, volume, ...)
     │   ├── UnknownVoice            no installed voice has that id
     │   ├── UnknownFormat           an output format voxserve cannot write
-    │   └── UnknownModel            an OpenAI `model` name voxserve does not serve
+    │   ├── UnknownModel            an OpenAI `model` name voxserve does not serve
+    │   ├── InvalidAudio            an upload that is not audio voxserve can decode
+    │   └── AudioTooLong            an upload longer than the configured limit
     ├── Overloaded                  the queue is full; retry later (HTTP 503)
     ├── NoOutputDevice              playback asked for, but no sound card or sounddevice
     ├── VoiceLoadError              a voice's files are missing, corrupt or mismatched
@@ -150,6 +152,29 @@ class UnknownModel(InvalidRequest):
     """The OpenAI-style model name is not served here."""
 
     code = "model_not_found"
+
+
+class InvalidAudio(InvalidRequest):
+    """An uploaded file is empty, not audio, corrupt, or in a format not taken."""
+
+    code = "invalid_audio"
+
+    def __init__(self, message: str, *, param: str = "file") -> None:
+        super().__init__(message, param=param)
+
+
+class AudioTooLong(InvalidRequest):
+    """An uploaded recording lasts longer than the configured limit."""
+
+    code = "audio_too_long"
+
+    def __init__(self, limit: float, *, param: str = "file") -> None:
+        super().__init__(
+            f"The audio lasts longer than {limit:g} seconds, the limit. Split it, or raise "
+            "VOXSERVE_ASR_MAX_SECONDS.",
+            param=param,
+        )
+        self.limit = limit
 
 
 class Overloaded(VoxserveError):

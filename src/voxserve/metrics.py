@@ -118,6 +118,28 @@ class Metrics:
             "voxserve_cache_errors", "Cache failures served as misses, by backend and operation.",
             ["backend", "operation"], registry=r,
         )  # fmt: skip
+        # Speech recognition (voxserve.asr), per model.
+        self.asr_requests = Counter(
+            "voxserve_asr_requests", "Transcriptions and translations finished, by outcome "
+            "(ok, cancelled, error).", ["model", "task", "outcome"], registry=r,
+        )  # fmt: skip
+        self.asr_audio_seconds = Counter(
+            "voxserve_asr_audio_seconds", "Seconds of uploaded audio recognized.", ["model"],
+            registry=r,
+        )  # fmt: skip
+        self.asr_rtf = Histogram(
+            "voxserve_asr_real_time_factor",
+            "Inference time (decoding, detection, recognition) / audio duration per request.",
+            ["model"], buckets=RTF_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.asr_queue_wait = Histogram(
+            "voxserve_asr_queue_wait_seconds", "Time a recognition step waited for a lane.",
+            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.asr_inference = Histogram(
+            "voxserve_asr_inference_seconds", "Duration of one recognition step (a window).",
+            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
         self.gpu = GpuCollector.register(r)
 

@@ -27,7 +27,6 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any, Literal, cast
 from voxserve.deadlines import Pace
 from voxserve.engines.base import Engine, Head, Rest
 from voxserve.errors import Overloaded
+from voxserve.lanes import Lanes
 from voxserve.metrics import Metrics
 from voxserve.types import FloatArray, Utterance
 
@@ -48,57 +48,6 @@ LOOKAHEAD_BATCHES = 4
 def _length(utterance: Utterance) -> int:
     """Work size of an utterance: phoneme ids, or characters for engines that take text."""
     return len(utterance.ids) or len(utterance.text)
-
-
-class Lanes:
-    """The inference lanes of the machine (one per usable core), shared by every scheduler.
-
-    A run takes one lane (:meth:`take`) or, when the machine is otherwise idle, all of them
-    (:meth:`take_rest` after taking one). Waiters are served first come first served, which
-    shares the machine fairly between voices.
-    """
-
-    def __init__(self, total: int) -> None:
-        if total < 1:
-            raise ValueError(f"Lanes needs at least one lane, got {total}")
-        self.total = total
-        self._free = total
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def free(self) -> int:
-        return self._free
-
-    async def take(self) -> None:
-        """Wait for a lane and hold it until :meth:`give`."""
-        if self._free and not self._waiters:
-            self._free -= 1
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter  # give() hands its lane straight to the first waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.give(1)  # handed a lane in the same moment we were cancelled
-            else:
-                self._waiters.remove(waiter)
-            raise
-
-    def take_rest(self) -> int:
-        """Take every other lane if all are free and nobody waits; how many were taken."""
-        if self._free != self.total - 1 or self._waiters:
-            return 0
-        self._free = 0
-        return self.total - 1
-
-    def give(self, count: int = 1) -> None:
-        self._free += count
-        while self._free and self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._free -= 1
-                waiter.set_result(None)
 
 
 Kind = Literal["infer", "head", "rest"]

@@ -88,6 +88,40 @@ class Settings(BaseSettings):
         "synthesized (Piper: the vocoder runs on it alone); 0: whole sentences only.",
     )  # fmt: skip
 
+    # Speech to text
+    asr: bool = Field(
+        True, validation_alias=_env("ASR"),
+        description="Serve speech recognition (/v1/audio/transcriptions, /translations).",
+    )  # fmt: skip
+    asr_model: str | None = Field(
+        None, validation_alias=_env("ASR_MODEL"),
+        description="Default speech recognition model: an installed id (whisper-tiny.en, "
+        "whisper-base) or a CTranslate2 Whisper directory. Unset: whisper-tiny.en.",
+    )  # fmt: skip
+    asr_max_upload_bytes: int = Field(
+        25 * 2**20, ge=1024, validation_alias=_env("ASR_MAX_UPLOAD_BYTES"),
+        description="Largest audio upload (the whole multipart body), as OpenAI's 25 MB.",
+    )  # fmt: skip
+    asr_max_seconds: float = Field(
+        3600, gt=0, le=86_400, validation_alias=_env("ASR_MAX_SECONDS"),
+        description="Longest recording taken for recognition, in seconds.",
+    )  # fmt: skip
+    asr_upload_timeout_seconds: float = Field(
+        120, gt=0, le=3600, validation_alias=_env("ASR_UPLOAD_TIMEOUT_SECONDS"),
+        description="An upload must arrive whole within this; else 408.",
+    )  # fmt: skip
+    asr_vad: Literal["auto", "on", "off"] = Field(
+        "auto", validation_alias=_env("ASR_VAD"),
+        description="Skip silence with voice activity detection; auto: for recordings "
+        "longer than one 30 s window.",
+    )  # fmt: skip
+    asr_beam_size: int = Field(1, ge=1, le=10, validation_alias=_env("ASR_BEAM_SIZE"))
+    model_cache_dir: Path | None = Field(
+        None, validation_alias=_env("MODEL_CACHE_DIR"),
+        description="Where model files made from packages are kept (Whisper base joined "
+        "from its two parts). Unset: models/ in VOXSERVE_CACHE_DIR.",
+    )  # fmt: skip
+
     # HTTP
     host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
     port: int = Field(5002, ge=0, le=65535, validation_alias=_env("PORT"))
@@ -221,6 +255,9 @@ class Settings(BaseSettings):
         if self.api_key_file.is_file():
             keys.update(line.strip() for line in self.api_key_file.read_text().splitlines())
         return frozenset(k for k in keys if k and not k.startswith("#"))
+
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.cache_dir / "models"
 
     def resolved_threads(self) -> int:
         """Cores for inference: the setting, or every core this process may use."""

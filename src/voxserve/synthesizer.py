@@ -16,10 +16,8 @@ engine, all sharing the machine's inference lanes: that is the HTTP server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -41,9 +39,10 @@ from voxserve.deadlines import DueTimes, Pace
 from voxserve.engines.base import Engine, Head
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, SpokenTextTooLong, TextTooLong
+from voxserve.lanes import Lanes, yield_to_loop
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan, check_params
-from voxserve.scheduler import Lanes, Scheduler
+from voxserve.scheduler import Scheduler
 from voxserve.settings import Settings
 from voxserve.text import normalize, split_sentences
 from voxserve.types import (
@@ -61,17 +60,6 @@ log = logging.getLogger(__name__)
 STREAM_LOOKAHEAD = 2
 
 
-#: Niceness of the inference threads (0 to 19): above the event loop's, so that under
-#: overload health checks, refusals and the encoding of streams get a core at once.
-INFERENCE_NICENESS = 5
-
-
-def _yield_to_loop() -> None:
-    """Run this inference thread at a lower CPU priority than the rest of the process."""
-    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INFERENCE_NICENESS)
-
-
 class Synthesizer:
     """Speaks text with the installed voices. Build once, share, ``close()`` at the end."""
 
@@ -87,7 +75,7 @@ class Synthesizer:
         lanes = settings.resolved_lanes()
         self.lanes = Lanes(lanes)
         self._executor = ThreadPoolExecutor(
-            max_workers=lanes, thread_name_prefix="voxserve-infer", initializer=_yield_to_loop
+            max_workers=lanes, thread_name_prefix="voxserve-infer", initializer=yield_to_loop
         )
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()

@@ -11,8 +11,8 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.resources import files
 
 from fastapi import FastAPI
@@ -21,9 +21,11 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from voxserve.admission import Admission
+from voxserve.asr import AsrConfig, Transcriber, discover
 from voxserve.cache import AnyCache, build_cache
+from voxserve.lanes import Lanes
 from voxserve.metrics import Metrics
-from voxserve.server import compat, errors, openai, ops
+from voxserve.server import compat, errors, openai, ops, transcribe
 from voxserve.server.auth import APIKeyMiddleware
 from voxserve.server.docs import install_docs
 from voxserve.server.guard import GuardMiddleware
@@ -38,6 +40,25 @@ from voxserve.types import SynthesisRequest
 log = logging.getLogger(__name__)
 
 WARMUP_TEXT = "Ready."
+
+
+def build_transcriber(settings: Settings, lanes: Lanes, metrics: Metrics) -> Transcriber | None:
+    """The speech recognition service on the synthesizer's lanes; None when VOXSERVE_ASR
+    is off or no model is installed."""
+    if not settings.asr:
+        return None
+    models = discover(settings.asr_model, settings.resolved_model_cache_dir())
+    if not models:
+        log.warning("speech recognition is off: no model installed (pip install voxserve)")
+        return None
+    config = AsrConfig(
+        max_seconds=settings.asr_max_seconds,
+        vad=settings.asr_vad,
+        beam_size=settings.asr_beam_size,
+        device="cuda" if settings.device == "cuda" else "cpu",
+        cache_dir=settings.resolved_model_cache_dir(),
+    )
+    return Transcriber(models, lanes, config=config, metrics=metrics)
 
 
 async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
@@ -61,12 +82,15 @@ def create_app(
     settings: Settings | None = None,
     *,
     synthesizer: Synthesizer | None = None,
+    transcriber: Transcriber | None = None,
     cache: AnyCache | None = None,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    """The API application. Pass ``synthesizer``, ``cache`` or ``registry`` to inject your own.
+    """The API application. Pass ``synthesizer``, ``transcriber``, ``cache`` or ``registry``
+    to inject your own (a transcriber only with the synthesizer whose lanes it shares).
 
-    An injected synthesizer or cache is closed by the app's lifespan like its own.
+    An injected synthesizer, transcriber or cache is closed by the app's lifespan like its
+    own.
     """
     settings = settings or Settings.load()
     metrics = Metrics(registry)
@@ -82,50 +106,14 @@ def create_app(
     # Read at each scrape: a ticket closed by the middleware (a hang-up) counts at once.
     metrics.admitted_work.set_function(lambda: admission.work)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        synth = synthesizer
-        if synth is None:
-            synth = await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(Synthesizer.from_settings, settings, metrics=metrics)
-            )
-        store = cache if cache is not None else build_cache(settings)
-        for guard in store.guards() if store is not None else []:
-            guard.on_error = lambda backend, op: metrics.cache_errors.labels(backend, op).inc()
-        app.state.synthesizer = synth
-        app.state.cache = store
-        app.state.responder = SpeechResponder(
-            synth, metrics, store, admission,
-            log_text=settings.log_text, spool_bytes=settings.spool_bytes,
-        )  # fmt: skip
-        try:
-            await warm_up(synth, metrics)
-            metrics.voices_loaded.set(len(synth.library.loaded()))
-            app.state.ready = True
-            metrics.ready.set(1)
-            loaded = ", ".join(e.voice.id for e in synth.library.loaded()) or "none"
-            log.info(
-                "voxserve ready in %.1fs: %d voices (%s loaded), default %s, cache %s, API keys %s",
-                time.perf_counter() - started,
-                len(synth.voices()),
-                loaded,
-                synth.library.default_voice,
-                store.name if store else "off",
-                "on" if keys else "off",
-            )
-            yield
-        finally:
-            app.state.ready = False
-            app.state.draining = True
-            metrics.ready.set(0)
-            await synth.aclose()
-            if store is not None:
-                await store.close()
-
+    lifespan = _lifespan(
+        settings, metrics, admission, keys,
+        synthesizer=synthesizer, transcriber=transcriber, cache=cache,
+    )  # fmt: skip
     app = FastAPI(
         title="voxserve",
-        summary="Self-hosted text-to-speech with OpenAI- and Coqui-compatible APIs.",
+        summary="Self-hosted text to speech and speech to text with OpenAI-, Coqui- and "
+        "MaryTTS-compatible APIs.",
         version=_version(),
         lifespan=lifespan,
         docs_url=None,  # install_docs serves /docs from packaged files, not a CDN
@@ -133,10 +121,13 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.admission = admission
+    app.state.transcriber = None
     app.state.ready = False
     app.state.draining = False
     errors.install(app)
     app.include_router(openai.router)
+    app.include_router(transcribe.router)
     app.include_router(compat.router)
     app.include_router(ops.router)
     install_docs(app)
@@ -171,10 +162,93 @@ def _add_middleware(
         body_timeout=settings.body_timeout_seconds,
         send_timeout=settings.send_timeout_seconds,
         metrics=metrics,
+        uploads=dict.fromkeys(
+            ("/v1/audio/transcriptions", "/v1/audio/translations"),
+            (settings.asr_max_upload_bytes, settings.asr_upload_timeout_seconds),
+        ),
     )
-    routes = [*openai.router.routes, *compat.router.routes, *ops.router.routes]
+    routes = [
+        *openai.router.routes, *transcribe.router.routes, *compat.router.routes,
+        *ops.router.routes,
+    ]  # fmt: skip
     app.add_middleware(ObserveMiddleware, metrics=metrics, routes=routes)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every response
+
+
+def _lifespan(
+    settings: Settings,
+    metrics: Metrics,
+    admission: Admission,
+    keys: frozenset[str],
+    *,
+    synthesizer: Synthesizer | None,
+    transcriber: Transcriber | None,
+    cache: AnyCache | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: builds (or takes) every resource, warms up, releases at the end."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        synth = synthesizer
+        if synth is None:
+            synth = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(Synthesizer.from_settings, settings, metrics=metrics)
+            )
+        listener = transcriber
+        if listener is None and synthesizer is None:
+            listener = build_transcriber(settings, synth.lanes, metrics)
+        store = cache if cache is not None else build_cache(settings)
+        for guard in store.guards() if store is not None else []:
+            guard.on_error = lambda backend, op: metrics.cache_errors.labels(backend, op).inc()
+        app.state.synthesizer = synth
+        app.state.cache = store
+        app.state.transcriber = listener
+        app.state.responder = SpeechResponder(
+            synth, metrics, store, admission,
+            log_text=settings.log_text, spool_bytes=settings.spool_bytes,
+        )  # fmt: skip
+        try:
+            await warm_up(synth, metrics)
+            if listener is not None:
+                await listener.load(listener.model(None))
+            metrics.voices_loaded.set(len(synth.library.loaded()))
+            app.state.ready = True
+            metrics.ready.set(1)
+            _log_ready(time.perf_counter() - started, synth, listener, store, keys)
+            yield
+        finally:
+            app.state.ready = False
+            app.state.draining = True
+            metrics.ready.set(0)
+            await synth.aclose()
+            if listener is not None:
+                listener.close()
+            if store is not None:
+                await store.close()
+
+    return lifespan
+
+
+def _log_ready(
+    seconds: float,
+    synth: Synthesizer,
+    listener: Transcriber | None,
+    store: AnyCache | None,
+    keys: frozenset[str],
+) -> None:
+    loaded = ", ".join(e.voice.id for e in synth.library.loaded()) or "none"
+    log.info(
+        "voxserve ready in %.1fs: %d voices (%s loaded), default %s, speech recognition %s, "
+        "cache %s, API keys %s",
+        seconds,
+        len(synth.voices()),
+        loaded,
+        synth.library.default_voice,
+        ", ".join(listener.models) if listener else "off",
+        store.name if store else "off",
+        "on" if keys else "off",
+    )
 
 
 def _version() -> str:

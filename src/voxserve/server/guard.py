@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,12 +52,15 @@ class GuardMiddleware:
         body_timeout: float,
         send_timeout: float,
         metrics: Metrics,
+        uploads: Mapping[str, tuple[int, float]] | None = None,
     ) -> None:
+        """``uploads``: paths that take files, each with its own (max_bytes, body_timeout)."""
         self.app = app
         self.metrics = metrics
         self.max_bytes = max_bytes
         self.body_timeout = body_timeout
         self.send_timeout = send_timeout
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,28 +72,29 @@ class GuardMiddleware:
                 close=True,
             )  # fmt: skip
             return
+        max_bytes, timeout = self.uploads.get(scope["path"], (self.max_bytes, self.body_timeout))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._too_large(send, max_bytes, scope["path"] in self.uploads)
             return
         try:
-            body = await asyncio.wait_for(self._read_body(receive), self.body_timeout)
+            body = await asyncio.wait_for(self._read_body(receive, max_bytes), timeout)
         except TimeoutError:
             self.metrics.abandoned.labels("body_timeout").inc()
             await send_error(
                 send, 408,
-                f"The request body did not arrive within {self.body_timeout:g} seconds.",
+                f"The request body did not arrive within {timeout:g} seconds.",
                 "invalid_request_error", "request_timeout", param="body", close=True,
             )  # fmt: skip
             return
         except _BodyTooLarge:
-            await self._too_large(send)
+            await self._too_large(send, max_bytes, scope["path"] in self.uploads)
             return
         except _ClientGone:
             return
         await _Exchange(self, body, receive, send).run(scope)
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive, max_bytes: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -98,16 +103,18 @@ class GuardMiddleware:
                 raise _ClientGone()
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 raise _BodyTooLarge()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, max_bytes: int, upload: bool) -> None:
+        what = "The upload" if upload else "The request body"
         await send_error(
-            send, 413, f"The request body is larger than {self.max_bytes} bytes.",
-            "invalid_request_error", "request_too_large", param="body", close=True,
+            send, 413, f"{what} is larger than {max_bytes} bytes.",
+            "invalid_request_error", "request_too_large",
+            param="file" if upload else "body", close=True,
         )  # fmt: skip
 
 

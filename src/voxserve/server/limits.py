@@ -18,12 +18,18 @@ from voxserve.admission import Admission
 from voxserve.errors import Overloaded
 from voxserve.server.errors import send_error
 
-#: Routes that synthesize; only these count against the concurrency and rate limits.
-SYNTHESIS_PATHS = frozenset({"/v1/audio/speech", "/api/tts", "/process"})
+#: Routes that run inference (synthesis, recognition); only these count against the
+#: concurrency and rate limits.
+INFERENCE_PATHS = frozenset({
+    "/v1/audio/speech", "/api/tts", "/process",
+    "/v1/audio/transcriptions", "/v1/audio/translations",
+})  # fmt: skip
+#: Of those, the routes whose work is background work (voxserve.lanes): transcription.
+BACKGROUND_PATHS = frozenset({"/v1/audio/transcriptions", "/v1/audio/translations"})
 
 
 class ConcurrencyLimitMiddleware:
-    """At most ``limit`` synthesis requests at once; the next gets 503 with Retry-After.
+    """At most ``limit`` inference requests at once; the next gets 503 with Retry-After.
 
     While admission would refuse any request (the work admitted is over its wait bound),
     a synthesis request is refused here, before its body is parsed or its text planned:
@@ -39,7 +45,7 @@ class ConcurrencyLimitMiddleware:
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in SYNTHESIS_PATHS:
+        if scope["type"] != "http" or scope["path"] not in INFERENCE_PATHS:
             await self.app(scope, receive, send)
             return
         if self.active >= self.limit:
@@ -47,7 +53,7 @@ class ConcurrencyLimitMiddleware:
             await send_error(send, 503, message, "server_error", "overloaded", retry_after=1)
             return
         try:
-            self.admission.check()
+            self.admission.check(background=scope["path"] in BACKGROUND_PATHS)
         except Overloaded as exc:
             await send_error(
                 send, 503, exc.message, "server_error", exc.code, retry_after=exc.retry_after
@@ -103,7 +109,7 @@ class RateLimitMiddleware:
         return (1 - bucket.tokens) / self.rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in SYNTHESIS_PATHS or self.rate <= 0:
+        if scope["type"] != "http" or scope["path"] not in INFERENCE_PATHS or self.rate <= 0:
             await self.app(scope, receive, send)
             return
         wait = self.take(self._client(scope), time.monotonic())

@@ -22,6 +22,7 @@ from voxserve.server.schemas import (
     VoiceList,
 )
 from voxserve.server.speech import Mode
+from voxserve.server.transcribe import model_ids
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
@@ -82,9 +83,10 @@ async def create_speech(
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(synth: SynthesizerDep) -> ModelList:
-    """The model names accepted by /v1/audio/speech."""
-    return ModelList(data=[ModelInfo(id=m) for m in MODELS])
+async def list_models(request: Request) -> ModelList:
+    """The model names accepted by /v1/audio/speech, then by /v1/audio/transcriptions."""
+    names = [*MODELS, *model_ids(request.app.state.transcriber)]
+    return ModelList(data=[ModelInfo(id=m) for m in dict.fromkeys(names)])
 
 
 def voice_list(synth: Synthesizer) -> VoiceList:

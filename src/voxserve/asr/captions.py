@@ -1,0 +1,113 @@
+"""A transcription in the response formats of OpenAI's speech-to-text API.
+
+``json`` and ``verbose_json`` are OpenAI's objects; ``text`` is the transcript alone;
+``srt`` and ``vtt`` are subtitles, one cue per segment (SubRip numbers its cues and
+writes ``00:00:01,500``; WebVTT starts with its header and writes ``00:00:01.500``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any, Final
+
+from voxserve.asr.service import Transcription
+from voxserve.asr.whisper import Segment, Task
+
+FORMATS: Final[dict[str, str]] = {
+    "json": "application/json",
+    "verbose_json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+"""Each response format and its content type."""
+
+
+def timestamp(seconds: float, *, decimal: str = ".") -> str:
+    """``HH:MM:SS.mmm`` (``decimal=","`` for SubRip)."""
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def _cues(segments: list[Segment]) -> list[tuple[float, float, str]]:
+    return [(s.start, max(s.end, s.start), s.text.strip()) for s in segments if s.text.strip()]
+
+
+def srt(segments: list[Segment]) -> str:
+    return "".join(
+        f"{index}\n{timestamp(start, decimal=',')} --> {timestamp(end, decimal=',')}\n{text}\n\n"
+        for index, (start, end, text) in enumerate(_cues(segments), start=1)
+    )
+
+
+def vtt(segments: list[Segment]) -> str:
+    cues = "".join(
+        f"{timestamp(start)} --> {timestamp(end)}\n{text}\n\n"
+        for start, end, text in _cues(segments)
+    )
+    return f"WEBVTT\n\n{cues}"
+
+
+def usage(result: Transcription) -> dict[str, Any]:
+    return {"type": "duration", "seconds": round(result.info.duration, 3)}
+
+
+def verbose(
+    result: Transcription, task: Task, granularities: Collection[str] = ("segment",)
+) -> dict[str, Any]:
+    """OpenAI's ``verbose_json``: the text, its segments and, if asked, its words."""
+    body: dict[str, Any] = {
+        "task": task,
+        "language": result.info.language,
+        "duration": round(result.info.duration, 3),
+        "text": result.text,
+    }
+    if "segment" in granularities or not granularities:
+        body["segments"] = [
+            {
+                "id": index,
+                "seek": s.seek,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "tokens": list(s.tokens),
+                "temperature": s.temperature,
+                "avg_logprob": s.avg_logprob,
+                "compression_ratio": s.compression_ratio,
+                "no_speech_prob": s.no_speech_prob,
+            }
+            for index, s in enumerate(result.segments)
+        ]
+    if "word" in granularities:
+        body["words"] = [
+            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+            for s in result.segments
+            for w in s.words
+        ]
+    body["usage"] = usage(result)
+    return body
+
+
+def render(
+    result: Transcription,
+    fmt: str,
+    *,
+    task: Task = "transcribe",
+    granularities: Collection[str] = (),
+) -> str:
+    """The response body of ``result`` in ``fmt``, one of :data:`FORMATS`."""
+    if fmt == "json":
+        return json.dumps({"text": result.text, "usage": usage(result)}, ensure_ascii=False)
+    if fmt == "verbose_json":
+        return json.dumps(verbose(result, task, granularities), ensure_ascii=False)
+    if fmt == "srt":
+        return srt(result.segments)
+    if fmt == "vtt":
+        return vtt(result.segments)
+    if fmt == "text":
+        return result.text + "\n"
+    raise ValueError(f"unknown transcription format {fmt!r}")

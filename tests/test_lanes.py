@@ -1,0 +1,134 @@
+"""The machine's lanes shared by speech and background work (voxserve.lanes)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from voxserve.lanes import Lanes
+
+pytestmark = pytest.mark.inprocess
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def _queue(lanes: Lanes, kinds: str, order: list[str]) -> list[asyncio.Task[None]]:
+    """Queue one waiter per letter of ``kinds`` (s: speech, b: background), in order."""
+
+    async def wait(name: str, background: bool) -> None:
+        await lanes.take(background=background)
+        order.append(name)
+
+    tasks = []
+    for index, kind in enumerate(kinds):
+        tasks.append(asyncio.create_task(wait(f"{kind}{index}", kind == "b")))
+        await _settle()
+    return tasks
+
+
+def test_background_keeps_half_the_lanes_while_speech_waits() -> None:
+    async def main() -> list[str]:
+        lanes = Lanes(2)
+        await lanes.take(background=True)
+        await lanes.take(background=True)
+        order: list[str] = []
+        tasks = await _queue(lanes, "bbbs", order)
+        lanes.give(background=True)  # background still holds one, its share: speech next
+        await _settle()
+        lanes.give(background=True)  # background holds none now: its turn
+        await _settle()
+        assert order == ["s3", "b0"]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return order
+
+    asyncio.run(main())
+
+
+def test_speech_is_not_queued_behind_a_burst_of_background_work() -> None:
+    async def main() -> None:
+        lanes = Lanes(2)
+        await lanes.take(background=True)
+        await lanes.take()  # speech holds the other lane
+        order: list[str] = []
+        tasks = await _queue(lanes, "bbbbbbbbs", order)
+        lanes.give(background=True)  # background is below its share now
+        await _settle()
+        lanes.give()
+        await _settle()
+        assert order == ["b0", "s8"], "speech waited behind eight background waiters"
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_one_lane_alternates_between_kinds() -> None:
+    async def main() -> list[str]:
+        lanes = Lanes(1)
+        await lanes.take()
+        order: list[str] = []
+        await _queue(lanes, "sbsbsb", order)
+        for name in ["first", *range(5)]:
+            del name
+            holder_background = bool(order) and order[-1].startswith("b")
+            lanes.give(background=holder_background)
+            await _settle()
+        return order
+
+    order = asyncio.run(main())
+    kinds = [name[0] for name in order]
+    assert kinds == ["b", "s", "b", "s", "b", "s"]
+
+
+def test_background_alone_takes_every_lane_and_speech_alone_too() -> None:
+    async def main() -> None:
+        lanes = Lanes(3)
+        for _ in range(3):
+            await asyncio.wait_for(lanes.take(background=True), 1)
+        assert lanes.free == 0
+        for _ in range(3):
+            lanes.give(background=True)
+        for _ in range(3):
+            await asyncio.wait_for(lanes.take(), 1)
+        assert lanes.free == 0
+
+    asyncio.run(main())
+
+
+def test_no_exclusive_run_while_background_work_waits() -> None:
+    async def main() -> None:
+        lanes = Lanes(2)
+        await lanes.take()
+        await lanes.take(background=True)
+        waiter = asyncio.create_task(lanes.take(background=True))
+        await _settle()
+        lanes.give(background=True)  # handed to the waiter at once
+        await _settle()
+        assert waiter.done()
+        assert lanes.take_rest() == 0
+        lanes.give(background=True)
+        assert lanes.take_rest() == 1
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_background_waiter_leaves_no_trace() -> None:
+    async def main() -> None:
+        lanes = Lanes(1)
+        await lanes.take()
+        waiter = asyncio.create_task(lanes.take(background=True))
+        await _settle()
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        lanes.give()
+        assert lanes.free == 1
+        await asyncio.wait_for(lanes.take(), 1)
+
+    asyncio.run(main())
