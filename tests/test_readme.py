@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from fake_server import FakeServer, fake_settings
-from fakes import FakeEngine
+from fakes import FakeEngine, FakeRecognizer
 from voxserve.cli import build_parser
 
 pytestmark = pytest.mark.inprocess
@@ -39,18 +39,20 @@ def test_every_voxserve_command_pastes_into_a_shell_and_parses() -> None:
     for line in "\n".join(blocks("sh")).splitlines():
         if ".venv/bin/voxserve " not in line:
             continue
-        command = line[line.index(".venv/bin/voxserve ") :]
-        for quoted in re.findall(r'"(?:[^"\\]|\\.)*"', command):
-            assert re.search(r"(?<!\\)\$", quoted) is None, line
-        words = shlex.split(command, comments=True)
-        build_parser().parse_args(words[1:])  # a usage error exits: the test fails
-        commands += 1
+        for command in line.split(" | "):  # each command of a pipeline
+            if not command.strip().startswith(".venv/bin/voxserve "):
+                continue
+            for quoted in re.findall(r'"(?:[^"\\]|\\.)*"', command):
+                assert re.search(r"(?<!\\)\$", quoted) is None, line
+            words = shlex.split(command, comments=True)
+            build_parser().parse_args(words[1:])  # a usage error exits: the test fails
+            commands += 1
     assert commands >= 4
 
 
 @pytest.fixture(scope="module")
 def server() -> Any:
-    with FakeServer(FakeEngine(), fake_settings()) as running:
+    with FakeServer(FakeEngine(), fake_settings(), recognizer=FakeRecognizer()) as running:
         yield running
 
 
@@ -65,8 +67,11 @@ def test_the_curl_example_speaks(server: FakeServer) -> None:
     assert len(response.content) > 0
 
 
-def test_the_openai_example_writes_a_wav_file(
-    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_openai_example_writes_a_wav_file_and_transcribes_it(
+    server: FakeServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     (snippet,) = [b for b in blocks("python") if "from openai import OpenAI" in b]
     assert "pip install openai" in README  # it is not installed by make run
@@ -75,6 +80,7 @@ def test_the_openai_example_writes_a_wav_file(
     exec(snippet.replace("http://127.0.0.1:5002", server.url), namespace)
     namespace["client"].close()
     assert (tmp_path / "speech.wav").read_bytes()[:4] == b"RIFF"
+    assert capsys.readouterr().out == "window 0\n"  # what the fake recognizer hears
 
 
 def test_the_compose_notes_name_the_port_and_the_key() -> None:

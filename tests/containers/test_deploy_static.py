@@ -173,7 +173,7 @@ def test_nginx_config_streams_unbuffered_with_keepalive_and_limits() -> None:
     assert directives["proxy_buffering"] == "off"
     assert directives["proxy_http_version"] == "1.1"
     assert directives["keepalive"] == "32"
-    assert directives["client_max_body_size"] == "1m"
+    assert directives["client_max_body_size"] == "25m"  # audio uploads; voxserve: 1m for JSON
     assert int(directives["proxy_read_timeout"].rstrip("s")) >= 300
     assert "server voxserve:5002" in conf
 
