@@ -329,11 +329,11 @@ def parse() -> tuple[argparse.Namespace, Path | None]:
         "--workers",
         type=int,
         default=0,
-        help="VOXSERVE_INFERENCE_WORKERS of the voxserve servers (0, the default: one lane "
+        help="VOXSERVE_LANES of the voxserve servers (0, the default: one lane "
         "per core, as the server defaults to)",
     )
     extra, rest = own.parse_known_args()
-    BENCH_ENV["VOXSERVE_INFERENCE_WORKERS"] = str(extra.workers)
+    BENCH_ENV["VOXSERVE_LANES"] = str(extra.workers)
     sys.argv = [sys.argv[0], *rest]
     args = parse_args(__doc__.splitlines()[0] + " Also: --int8 PATH.onnx.")
     path: Path | None = extra.int8

@@ -37,7 +37,7 @@ def fake_settings(**overrides: Any) -> Settings:
         "default_voice": "fake-voice",
         "espeak": False,
         "cache": "off",
-        "inference_workers": 1,
+        "lanes": 1,
         "api_key_file": Path("/nonexistent/voxserve-test-keys"),
     }
     return Settings(**(values | overrides))

@@ -287,3 +287,15 @@ def test_a_redis_url_alone_turns_on_the_tiered_cache(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("REDIS_URL")
     monkeypatch.delenv("VOXSERVE_CACHE")
     assert Settings.load().cache == "memory"
+
+
+def test_lanes_are_named_lanes_and_the_old_name_still_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VOXSERVE_LANES", "3")
+    assert Settings.load().resolved_lanes() == 3
+    monkeypatch.delenv("VOXSERVE_LANES")
+    monkeypatch.setenv("VOXSERVE_INFERENCE_WORKERS", "2")
+    assert Settings.load().resolved_lanes() == 2
+    assert env_names("lanes") == ["VOXSERVE_LANES", "VOXSERVE_INFERENCE_WORKERS"]
+

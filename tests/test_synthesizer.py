@@ -374,7 +374,7 @@ def test_async_stream_and_synthesize_match_the_sync_output(
     sync_chunks = list(synth.stream(request))
     sync_audio = synth.synthesize(request)
 
-    one_lane = {"inference_workers": 1, "stream_head_seconds": 0.0}
+    one_lane = {"lanes": 1, "stream_head_seconds": 0.0}
     chunks, data = run_async(settings.model_copy(update=one_lane), request)
     assert [(c.index, c.text) for c in chunks] == [(c.index, c.text) for c in sync_chunks]
     for a, b in zip(chunks, sync_chunks, strict=True):
@@ -391,7 +391,7 @@ def test_async_output_on_lanes_matches_the_sync_output_to_rounding(
     request = SynthesisRequest(THREE, format="wav", params=det())
     sync_chunks = list(synth.stream(request))
 
-    lanes = {"threads": 2, "inference_workers": 2, "stream_head_seconds": 0.0}
+    lanes = {"threads": 2, "lanes": 2, "stream_head_seconds": 0.0}
     chunks, _ = run_async(settings.model_copy(update=lanes), request)
     assert [len(c.samples) for c in chunks] == [len(c.samples) for c in sync_chunks]
     for a, b in zip(chunks, sync_chunks, strict=True):

@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="worker processes (default 1; one process already runs one inference per core, "
-        "see VOXSERVE_INFERENCE_WORKERS in docs/operations.md)",
+        "see VOXSERVE_LANES in docs/operations.md)",
     )
     return parser
 

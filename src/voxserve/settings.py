@@ -8,12 +8,13 @@ import time: call :meth:`Settings.load` (or construct ``Settings(...)`` in tests
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voxserve.errors import ConfigError
 
@@ -38,174 +39,179 @@ class Settings(BaseSettings):
 
     # Voices
     voices_dir: Path | None = Field(None, validation_alias=_env("VOICES_DIR", "MODEL_PATH"))
-    default_voice: str = Field(DEFAULT_VOICE, validation_alias=_env("DEFAULT_VOICE"))
-    voice_map: dict[str, str] = Field(
+    default_voice: str = DEFAULT_VOICE
+    voice_map: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
-        validation_alias=_env("VOICE_MAP"),
         description="JSON object mapping names in OpenAI requests (built-in voice names, "
         'custom voice ids) to installed voice ids: {"nova": "en_US-x"}.',
     )
-    espeak: bool = Field(True, validation_alias=_env("ESPEAK"))
+    espeak: bool = True
     preload: Literal["all", "default", "none"] = Field(
-        "all", validation_alias=_env("PRELOAD"),
+        "all",
         description="Piper voices loaded and warmed up at start-up; others load on first use.",
     )  # fmt: skip
-    max_loaded_voices: int = Field(8, ge=1, le=1000, validation_alias=_env("MAX_LOADED_VOICES"))
+    max_loaded_voices: int = Field(8, ge=1, le=1000)
 
     # Text
-    max_input_chars: int = Field(
-        4096, ge=1, le=10_000_000, validation_alias=_env("MAX_INPUT_CHARS")
-    )
+    max_input_chars: int = Field(4096, ge=1, le=10_000_000)
     max_spoken_chars: int = Field(
-        8192, ge=1, le=10_000_000, validation_alias=_env("MAX_SPOKEN_CHARS"),
+        8192, ge=1, le=10_000_000,
         description="Characters a request may become once normalized (numbers, dates and "
         "symbols written out); bounds the audio one request can ask for.",
     )  # fmt: skip
-    max_sentence_chars: int = Field(
-        400, ge=20, le=5000, validation_alias=_env("MAX_SENTENCE_CHARS")
-    )
+    max_sentence_chars: int = Field(400, ge=20, le=5000)
 
     # Inference
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", validation_alias=_env("DEVICE"))
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(
-        0, ge=0, le=256, validation_alias=_env("THREADS"),
+        0, ge=0, le=256,
         description="CPU cores voxserve may use for inference; 0: every usable core "
         "(CPU affinity and the cgroup CPU limit).",
     )  # fmt: skip
-    inference_workers: int = Field(
-        0, ge=0, le=64, validation_alias=_env("INFERENCE_WORKERS"),
+    lanes: int = Field(
+        0, ge=0, le=64, validation_alias=_env("LANES", "VOXSERVE_INFERENCE_WORKERS"),
         description="Inference lanes: sentences synthesized at once, each on threads / lanes "
         "cores; a sentence alone still gets every core. 0: one lane per core.",
     )  # fmt: skip
     batch_size: int = Field(4, ge=1, le=128, validation_alias=_env("BATCH_SIZE", "TTS_BATCH_SIZE"))
-    batch_max_wait_ms: float = Field(
-        5.0, ge=0, le=10_000, validation_alias=_env("BATCH_MAX_WAIT_MS")
-    )
-    max_queue: int = Field(256, ge=1, le=1_000_000, validation_alias=_env("MAX_QUEUE"))
+    batch_max_wait_ms: float = Field(5.0, ge=0, le=10_000)
+    max_queue: int = Field(256, ge=1, le=1_000_000)
     stream_head_seconds: float = Field(
-        1.0, ge=0, le=30, validation_alias=_env("STREAM_HEAD_SECONDS"),
+        1.0, ge=0, le=30,
         description="A stream's first sentence starts playing once this much of it is "
         "synthesized (Piper: the vocoder runs on it alone); 0: whole sentences only.",
     )  # fmt: skip
 
     # Speech to text
     asr: bool = Field(
-        True, validation_alias=_env("ASR"),
+        True,
         description="Serve speech recognition (/v1/audio/transcriptions, /translations).",
     )  # fmt: skip
     asr_model: str | None = Field(
-        None, validation_alias=_env("ASR_MODEL"),
+        None,
         description="Default speech recognition model: an installed id (whisper-tiny.en, "
         "whisper-base) or a CTranslate2 Whisper directory. Unset: whisper-tiny.en.",
     )  # fmt: skip
     asr_max_upload_bytes: int = Field(
-        25 * 2**20, ge=1024, validation_alias=_env("ASR_MAX_UPLOAD_BYTES"),
+        25 * 2**20, ge=1024,
         description="Largest audio upload (the whole multipart body), as OpenAI's 25 MB.",
     )  # fmt: skip
     asr_max_seconds: float = Field(
-        3600, gt=0, le=86_400, validation_alias=_env("ASR_MAX_SECONDS"),
+        3600, gt=0, le=86_400,
         description="Longest recording taken for recognition, in seconds.",
     )  # fmt: skip
     asr_upload_timeout_seconds: float = Field(
-        120, gt=0, le=3600, validation_alias=_env("ASR_UPLOAD_TIMEOUT_SECONDS"),
+        120, gt=0, le=3600,
         description="An upload must arrive whole within this; else 408.",
     )  # fmt: skip
     asr_vad: Literal["auto", "on", "off"] = Field(
-        "auto", validation_alias=_env("ASR_VAD"),
+        "auto",
         description="Skip silence with voice activity detection; auto: for recordings "
         "longer than one 30 s window.",
     )  # fmt: skip
-    asr_beam_size: int = Field(1, ge=1, le=10, validation_alias=_env("ASR_BEAM_SIZE"))
+    asr_beam_size: int = Field(1, ge=1, le=10)
     model_cache_dir: Path | None = Field(
-        None, validation_alias=_env("MODEL_CACHE_DIR"),
+        None,
         description="Where model files made from packages are kept (Whisper base joined "
         "from its two parts). Unset: models/ in VOXSERVE_CACHE_DIR.",
     )  # fmt: skip
 
     # HTTP
-    host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
-    port: int = Field(5002, ge=0, le=65535, validation_alias=_env("PORT"))
-    metrics_port: int = Field(8000, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
+    host: str = "127.0.0.1"
+    port: int = Field(5002, ge=0, le=65535)
+    metrics_port: int = Field(8000, ge=0, le=65535)
     drain_delay_seconds: float = Field(
-        0, ge=0, le=300, validation_alias=_env("DRAIN_DELAY_SECONDS"),
+        0, ge=0, le=300,
         description="After SIGTERM, answer /readyz 503 this long before closing the listener.",
     )  # fmt: skip
-    keepalive_seconds: int = Field(5, ge=1, le=3600, validation_alias=_env("KEEPALIVE_SECONDS"))
-    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
+    keepalive_seconds: int = Field(5, ge=1, le=3600)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
     max_concurrency: int = Field(
-        64, ge=1, le=100_000, validation_alias=_env("MAX_CONCURRENCY"),
+        64, ge=1, le=100_000,
         description="Hard ceiling on synthesis requests in progress; admission by estimated "
         "work (VOXSERVE_MAX_WAIT_SECONDS) usually refuses first.",
     )  # fmt: skip
     max_wait_seconds: float = Field(
-        10.0, gt=0, le=3600, validation_alias=_env("MAX_WAIT_SECONDS"),
+        10.0, gt=0, le=3600,
         description="Admit a request while its estimated wait (work admitted before it / "
         "inference lanes) is at most this; else 503 with Retry-After at once.",
     )  # fmt: skip
     body_timeout_seconds: float = Field(
-        10.0, gt=0, le=3600, validation_alias=_env("BODY_TIMEOUT_SECONDS"),
+        10.0, gt=0, le=3600,
         description="A request body must arrive whole within this; else 408.",
     )  # fmt: skip
     send_timeout_seconds: float = Field(
-        30.0, gt=0, le=3600, validation_alias=_env("SEND_TIMEOUT_SECONDS"),
+        30.0, gt=0, le=3600,
         description="A client that takes longer than this to accept the next piece of a "
         "response is dropped, and its work cancelled.",
     )  # fmt: skip
     spool_bytes: int = Field(
-        4 * 2**20, ge=0, validation_alias=_env("SPOOL_BYTES"),
+        4 * 2**20, ge=0,
         description="A whole (non-streamed) response past this size is kept in a temporary "
         "file rather than in memory while it is made.",
     )  # fmt: skip
     rate_limit: float = Field(
-        0.0, ge=0, validation_alias=_env("RATE_LIMIT"),
+        0.0, ge=0,
         description="Requests per second allowed per API key (token bucket); 0 turns it off.",
     )  # fmt: skip
-    rate_burst: int = Field(10, ge=1, validation_alias=_env("RATE_BURST"))
+    rate_burst: int = Field(10, ge=1)
     trusted_proxies: str = Field(
-        "", validation_alias=_env("TRUSTED_PROXIES"),
+        "",
         description="Proxies whose X-Forwarded-For/-Proto name the client: IPs and CIDRs, "
         "comma separated; '*' trusts every peer. Empty: trust none, the peer is the client.",
     )  # fmt: skip
-    api_keys: str = Field("", validation_alias=_env("API_KEYS"), repr=False)
-    api_key_file: Path = Field(
-        Path("/run/secrets/tts_api_key"), validation_alias=_env("API_KEY_FILE")
-    )
+    api_keys: str = Field("", repr=False)
+    api_key_file: Path = Path("/run/secrets/tts_api_key")
 
     # Cache
     cache: Literal["off", "memory", "disk", "redis", "tiered"] = Field(
-        "memory", validation_alias=_env("CACHE"),
+        "memory",
         description="Unset: memory, or tiered (memory in front of Redis) when "
         "VOXSERVE_CACHE_URL or REDIS_URL is set.",
     )  # fmt: skip
-    cache_max_bytes: int = Field(256 * 2**20, ge=0, validation_alias=_env("CACHE_MAX_BYTES"))
+    cache_max_bytes: int = Field(256 * 2**20, ge=0)
     cache_url: str | None = Field(None, validation_alias=_env("CACHE_URL", "REDIS_URL"), repr=False)
-    cache_dir: Path = Field(Path(".cache/voxserve"), validation_alias=_env("CACHE_DIR"))
+    cache_dir: Path = Path(".cache/voxserve")
     cache_ttl: float = Field(
-        7 * 24 * 3600, ge=0, validation_alias=_env("CACHE_TTL"),
+        7 * 24 * 3600, ge=0,
         description="Seconds a Redis entry lives; 0 keeps entries until Redis evicts them.",
     )  # fmt: skip
-    cache_max_entry_bytes: int = Field(
-        8 * 2**20, ge=0, validation_alias=_env("CACHE_MAX_ENTRY_BYTES")
-    )
-    cache_timeout_ms: float = Field(50, gt=0, le=10_000, validation_alias=_env("CACHE_TIMEOUT_MS"))
-    cache_prefix: str = Field("voxserve:", validation_alias=_env("CACHE_PREFIX"))
-    cache_password_file: Path | None = Field(None, validation_alias=_env("CACHE_PASSWORD_FILE"))
+    cache_max_entry_bytes: int = Field(8 * 2**20, ge=0)
+    cache_timeout_ms: float = Field(50, gt=0, le=10_000)
+    cache_prefix: str = "voxserve:"
+    cache_password_file: Path | None = None
 
     # Logs
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", validation_alias=_env("LOG_LEVEL")
-    )
-    log_format: Literal["auto", "json", "text"] = Field("auto", validation_alias=_env("LOG_FORMAT"))
-    log_text: bool = Field(False, validation_alias=_env("LOG_TEXT"))
-    syslog: str | None = Field(None, validation_alias=_env("SYSLOG"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_text: bool = False
+    syslog: str | None = None
 
     @model_validator(mode="after")
     def _cache_needs_url(self) -> Settings:
         if "cache" not in self.model_fields_set and self.cache_url:
             self.cache = "tiered"  # a configured Redis is used, with memory in front of it
         if self.cache in ("redis", "tiered") and not self.cache_url:
-            raise ValueError(f"VOXSERVE_CACHE={self.cache} needs VOXSERVE_CACHE_URL or REDIS_URL")
+            # Not a ValueError: pydantic lets it through, naming the variable itself.
+            raise ConfigError(
+                f"Invalid settings: VOXSERVE_CACHE={self.cache} needs VOXSERVE_CACHE_URL or "
+                "REDIS_URL.",
+                param="VOXSERVE_CACHE",
+            )
         return self
+
+    @field_validator("voice_map", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        # Decoded here rather than by pydantic-settings, so a bad value is a field error.
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f'must be a JSON object such as {{"nova": "en_US-x"}} ({exc})'
+            ) from None
 
     @field_validator("cache_url")
     @classmethod
@@ -242,12 +248,8 @@ class Settings(BaseSettings):
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(_describe(cls, exc), param=_first_env_name(cls, exc)) from None
-        except SettingsError as exc:  # a value pydantic-settings could not even parse (JSON)
-            var = _env_in_message(cls, str(exc))
-            raise ConfigError(
-                f"Invalid setting {var}: {exc} (it must be JSON).", param=var
-            ) from None
+            first = _field_env(str(exc.errors()[0]["loc"][0]))
+            raise ConfigError(_describe(exc), param=first) from None
 
     def resolved_api_keys(self) -> frozenset[str]:
         """Keys from ``VOXSERVE_API_KEYS`` (comma or newline separated) and the key file."""
@@ -265,7 +267,7 @@ class Settings(BaseSettings):
 
     def resolved_lanes(self) -> int:
         """Inference lanes: the setting, or one per core of :meth:`resolved_threads`."""
-        return self.inference_workers or self.resolved_threads()
+        return self.lanes or self.resolved_threads()
 
 
 def usable_cores() -> int:
@@ -306,43 +308,21 @@ def env_names(field: str) -> list[str]:
     return [f"VOXSERVE_{field.upper()}"]
 
 
-def _first_env_name(cls: type[Settings], exc: ValidationError) -> str | None:
-    for error in exc.errors():
-        if error["loc"]:
-            field = str(error["loc"][0])
-            return _field_env(cls, field)
-        if "VOXSERVE_CACHE" in error["msg"]:
-            return "VOXSERVE_CACHE"
-    return None
-
-
-def _field_env(cls: type[Settings], loc: str) -> str:
-    """The variable the user most likely set for field ``loc``: one present in the
-    environment (a seed alias such as TTS_BATCH_SIZE included), else the canonical one."""
-    for name in cls.model_fields:
-        names = env_names(name)
-        if loc == name or loc.upper() in names:
+def _field_env(loc: str) -> str:
+    """The variable the user most likely set for the field at ``loc`` (its name, or the
+    alias it was read from): one present in the environment (a seed alias such as
+    TTS_BATCH_SIZE included), else the canonical one."""
+    for field in Settings.model_fields:
+        names = env_names(field)
+        if loc == field or loc.upper() in names:
             return next((n for n in names if n in os.environ), names[0])
     return loc
 
 
-def _env_in_message(cls: type[Settings], message: str) -> str | None:
-    """The variable of the field a pydantic-settings message names (``field "voice_map"``)."""
-    for name in cls.model_fields:
-        if f'"{name}"' in message:
-            return _field_env(cls, name)
-    return None
-
-
-def _describe(cls: type[Settings], exc: ValidationError) -> str:
+def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        if not error["loc"]:  # a check across fields: its message names the variables
-            lines.append(f"Invalid settings: {error['msg'].removeprefix('Value error, ')}.")
-            continue
-        loc = str(error["loc"][0])
-        var = _field_env(cls, loc)
-        value = error.get("input")
-        shown = "" if "KEY" in var or "URL" in var else f" (got {value!r})"
-        lines.append(f"Invalid setting {var}{shown}: {error['msg']}.")
+        var = _field_env(str(error["loc"][0]))
+        shown = "" if "KEY" in var or "URL" in var else f" (got {error.get('input')!r})"
+        lines.append(f"Invalid setting {var}{shown}: {error['msg'].removeprefix('Value error, ')}.")
     return " ".join(lines)
