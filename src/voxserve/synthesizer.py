@@ -19,45 +19,35 @@ import asyncio
 import io
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import numpy as np
 
 from voxserve.audio import (
     FileEncoder,
     Resampler,
     StreamEncoder,
-    apply_gain,
     get_format,
     output_sample_rate,
 )
-from voxserve.audio import silence as make_silence
-from voxserve.deadlines import DueTimes, Pace
-from voxserve.engines.base import Engine, Head
+from voxserve.deadlines import Pace
+from voxserve.engines.base import Engine
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, SpokenTextTooLong, TextTooLong
 from voxserve.lanes import Lanes, yield_to_loop
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan, check_params
 from voxserve.scheduler import Scheduler
+from voxserve.sentences import STREAM_LOOKAHEAD, SentenceStream, finish_chunk
 from voxserve.settings import Settings
 from voxserve.text import normalize, split_sentences
 from voxserve.types import (
     Audio,
     AudioChunk,
-    FloatArray,
     SynthesisRequest,
-    Utterance,
     Voice,
 )
 
 log = logging.getLogger(__name__)
-
-#: Sentences of one request queued ahead of the one being sent, when streaming.
-STREAM_LOOKAHEAD = 2
 
 
 class Synthesizer:
@@ -153,37 +143,6 @@ class Synthesizer:
 
     # -- the shared per-sentence steps ---------------------------------------------------
 
-    def _prepare(self, engine: Engine, plan: Plan, index: int) -> list[Utterance]:
-        return engine.prepare(plan.sentences[index], plan.params)
-
-    def _finish(
-        self,
-        plan: Plan,
-        index: int,
-        pieces: list[FloatArray],
-        resampler: Resampler,
-        rate: int,
-        *,
-        complete: bool = True,
-    ) -> AudioChunk:
-        """The chunk of sentence ``index`` (or of its start, when not ``complete``)."""
-        samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-        samples = apply_gain(samples, plan.params.volume)
-        last = index == len(plan.sentences) - 1
-        if complete and not last and plan.params.sentence_silence > 0:
-            pause = make_silence(plan.params.sentence_silence, rate)
-            samples = np.concatenate([samples, pause])
-        samples = resampler.process(samples)
-        if complete and last:
-            samples = np.concatenate([samples, resampler.flush()])
-        return AudioChunk(
-            samples=samples,
-            sample_rate=plan.output_rate,
-            index=index,
-            text=plan.sentences[index],
-            complete=complete,
-        )
-
     # -- synchronous: library and CLI --------------------------------------------------------
 
     def stream(
@@ -197,10 +156,10 @@ class Synthesizer:
         engine = self.library.engine(plan.voice)
         resampler = Resampler(engine.sample_rate, plan.output_rate)
         for index in range(len(plan.sentences)):
-            utterances = self._prepare(engine, plan, index)
+            utterances = engine.prepare(plan.sentences[index], plan.params)
             with self._sync_lock:
                 pieces = engine.infer(utterances, exclusive=True) if utterances else []
-            yield self._finish(plan, index, pieces, resampler, engine.sample_rate)
+            yield finish_chunk(plan, index, pieces, resampler, engine.sample_rate)
 
     def stream_encoded(self, request: SynthesisRequest) -> Iterator[bytes]:
         """Yield encoded bytes of ``request.format`` as sentences are synthesized."""
@@ -299,63 +258,16 @@ class Synthesizer:
         """
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
-        sched = self.scheduler(engine)
-        params = plan.params
-        clock = DueTimes(
-            plan.sentences,
-            sched.pace,
-            speed=params.speed,
-            pause=params.sentence_silence,
-            whole=whole,
-            start=time.monotonic(),
-            defer=defer,
-        )
-        head_seconds = 0.0 if whole else self.settings.stream_head_seconds
-        rate = engine.sample_rate
-        resampler = Resampler(rate, plan.output_rate)
-        pending: list[list[asyncio.Future[Any]]] = []
-        total = len(plan.sentences)
+        stream = SentenceStream(
+            engine, self.scheduler(engine), plan, self.metrics,
+            whole=whole, defer=defer,
+            head_seconds=0.0 if whole else self.settings.stream_head_seconds,
+        )  # fmt: skip
         try:
-            for index in range(total):
-                # A stream reads ahead only once its first audio is out: until then the
-                # cores are the first sentence's and its encoder's.
-                queued = STREAM_LOOKAHEAD + 1 if whole or index > 0 else 1
-                while len(pending) < queued and index + len(pending) < total:
-                    ahead = index + len(pending)
-                    utterances = self._prepare(engine, plan, ahead)
-                    due = clock.due(ahead)
-                    if ahead == 0 and head_seconds and len(utterances) == 1:
-                        pending.append(list(sched.submit_head(utterances, head_seconds, due=due)))
-                    else:
-                        read_ahead = clock.read_ahead(ahead)
-                        pending.append(
-                            list(sched.submit(utterances, due=due, read_ahead=read_ahead))
-                        )
-                results = [await f for f in pending[0]]
-                if results and isinstance(results[0], Head):
-                    (head,) = results
-                    results = [head.audio]
-                    if head.rest is not None:
-                        chunk = self._finish(plan, 0, results, resampler, rate, complete=False)
-                        clock.sent(0, chunk.duration, time.monotonic(), complete=False)
-                        # Made while the head plays: due when playback reaches its end.
-                        pending[0] = list(sched.submit_rest([head.rest], due=clock.due(0)))
-                        yield chunk
-                        results = [await f for f in pending[0]]
-                pending.pop(0)
-                chunk = self._finish(plan, index, results, resampler, rate)
-                if not whole:
-                    self._observe_gap(plan, clock.sent(index, chunk.duration, time.monotonic()))
+            async for chunk in stream.chunks():
                 yield chunk
         finally:
-            for futures in pending:
-                for future in futures:
-                    future.cancel()
-
-    def _observe_gap(self, plan: Plan, gap: float) -> None:
-        if gap > 0:
-            self.metrics.stream_late_sentences.labels(plan.voice.id).inc()
-            self.metrics.stream_gap_seconds.labels(plan.voice.id).inc(gap)
+            stream.cancel()
 
     async def asynthesize(self, plan: Plan) -> Audio:
         """Synthesize a planned request through the scheduler and encode it whole."""

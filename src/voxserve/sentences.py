@@ -1,0 +1,172 @@
+"""A request's sentences on their way to audio chunks.
+
+:func:`finish_chunk` turns a sentence's inferred pieces into its chunk (volume, the pause
+after it, resampling), for the synchronous path and the scheduled one alike.
+:class:`SentenceStream` is the scheduled path of one request: what it has queued, when
+each sentence is due, and the head and rest of a stream's first sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voxserve.audio import Resampler, apply_gain
+from voxserve.audio import silence as make_silence
+from voxserve.deadlines import DueTimes
+from voxserve.engines.base import Engine, Head
+from voxserve.metrics import Metrics
+from voxserve.plan import Plan
+from voxserve.scheduler import Scheduler
+from voxserve.types import AudioChunk, FloatArray
+
+#: Sentences of one request queued ahead of the one being delivered.
+STREAM_LOOKAHEAD = 2
+
+
+def finish_chunk(
+    plan: Plan,
+    index: int,
+    pieces: list[FloatArray],
+    resampler: Resampler,
+    rate: int,
+    *,
+    complete: bool = True,
+) -> AudioChunk:
+    """The chunk of sentence ``index`` (or of its start, when not ``complete``)."""
+    samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    samples = apply_gain(samples, plan.params.volume)
+    last = index == len(plan.sentences) - 1
+    if complete and not last and plan.params.sentence_silence > 0:
+        pause = make_silence(plan.params.sentence_silence, rate)
+        samples = np.concatenate([samples, pause])
+    samples = resampler.process(samples)
+    if complete and last:
+        samples = np.concatenate([samples, resampler.flush()])
+    return AudioChunk(
+        samples=samples,
+        sample_rate=plan.output_rate,
+        index=index,
+        text=plan.sentences[index],
+        complete=complete,
+    )
+
+
+@dataclass
+class _Queued:
+    """One sentence's work in the scheduler: its utterances' audio, or the head of its
+    single utterance (a stream's first sentence)."""
+
+    audio: list[asyncio.Future[FloatArray]] = field(default_factory=list)
+    head: asyncio.Future[Head] | None = None
+
+    def futures(self) -> list[asyncio.Future[Any]]:
+        return [*self.audio, *([self.head] if self.head is not None else [])]
+
+
+class SentenceStream:
+    """One request's sentences on their way through the scheduler, in order.
+
+    It owns what is queued ahead of the sentence being delivered (the read-ahead), when
+    each sentence is due (:class:`~voxserve.deadlines.DueTimes`), and the split of a
+    stream's first sentence into its head and the rest.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        scheduler: Scheduler,
+        plan: Plan,
+        metrics: Metrics,
+        *,
+        whole: bool,
+        defer: float,
+        head_seconds: float,
+    ) -> None:
+        """``whole``: the caller collects every chunk before it sends anything; ``defer``:
+        how much later than it could be done such a request is due; ``head_seconds``: how
+        much of the first sentence comes first (0: whole sentences only)."""
+        self._engine = engine
+        self._sched = scheduler
+        self._plan = plan
+        self._metrics = metrics
+        self._whole = whole
+        params = plan.params
+        self._clock = DueTimes(
+            plan.sentences,
+            self._sched.pace,
+            speed=params.speed,
+            pause=params.sentence_silence,
+            whole=whole,
+            start=time.monotonic(),
+            defer=defer,
+        )
+        self._head_seconds = head_seconds
+        self._resampler = Resampler(engine.sample_rate, plan.output_rate)
+        self._pending: deque[_Queued] = deque()
+        """Sentences queued in the scheduler, the next to deliver first."""
+
+    async def chunks(self) -> AsyncIterator[AudioChunk]:
+        """Every sentence's chunk in order (a stream's first may come in two)."""
+        for index in range(len(self._plan.sentences)):
+            self._queue_ahead(index)
+            current = self._pending[0]
+            if current.head is not None:
+                head = await current.head
+                if head.rest is not None:
+                    chunk = self._finish(0, [head.audio], complete=False)
+                    self._clock.sent(0, chunk.duration, time.monotonic(), complete=False)
+                    # Made while the head plays: due when playback reaches its end.
+                    due = self._clock.due(0)
+                    self._pending[0] = _Queued(audio=self._sched.submit_rest([head.rest], due=due))
+                    yield chunk
+                    pieces = [await f for f in self._pending[0].audio]
+                else:
+                    pieces = [head.audio]
+            else:
+                pieces = [await f for f in current.audio]
+            self._pending.popleft()
+            chunk = self._finish(index, pieces)
+            if not self._whole:
+                gap = self._clock.sent(index, chunk.duration, time.monotonic())
+                if gap > 0:  # the listener heard silence waiting for this sentence
+                    voice = self._plan.voice.id
+                    self._metrics.stream_late_sentences.labels(voice).inc()
+                    self._metrics.stream_gap_seconds.labels(voice).inc(gap)
+            yield chunk
+
+    def cancel(self) -> None:
+        """Drop whatever is still queued (the caller stopped: its client went)."""
+        for queued in self._pending:
+            for future in queued.futures():
+                future.cancel()
+        self._pending.clear()
+
+    def _queue_ahead(self, index: int) -> None:
+        """Queue sentences up to the read-ahead. A stream reads ahead only once its first
+        audio is out: until then the cores are the first sentence's and its encoder's."""
+        wanted = STREAM_LOOKAHEAD + 1 if self._whole or index > 0 else 1
+        total = len(self._plan.sentences)
+        while len(self._pending) < wanted and index + len(self._pending) < total:
+            ahead = index + len(self._pending)
+            utterances = self._engine.prepare(self._plan.sentences[ahead], self._plan.params)
+            due = self._clock.due(ahead)
+            if ahead == 0 and self._head_seconds and len(utterances) == 1:
+                (head,) = self._sched.submit_head(utterances, self._head_seconds, due=due)
+                self._pending.append(_Queued(head=head))
+            else:
+                read_ahead = self._clock.read_ahead(ahead)
+                futures = self._sched.submit(utterances, due=due, read_ahead=read_ahead)
+                self._pending.append(_Queued(audio=futures))
+
+    def _finish(self, index: int, pieces: list[FloatArray], *, complete: bool = True) -> AudioChunk:
+        return finish_chunk(
+            self._plan, index, pieces, self._resampler, self._engine.sample_rate,
+            complete=complete,
+        )  # fmt: skip
