@@ -12,12 +12,17 @@ One root, so callers can catch everything voxserve means with one clause::
     │   ├── UnknownFormat           an output format voxserve cannot write
     │   ├── UnknownModel            an OpenAI `model` name voxserve does not serve
     │   ├── InvalidAudio            an upload that is not audio voxserve can decode
-    │   └── AudioTooLong            an upload longer than the configured limit
+    │   ├── AudioTooLong            an upload longer than the configured limit
+    │   ├── InvalidTextFile         a job's upload that is not UTF-8 text
+    │   └── UnknownJob              no job of that id (for this API key)
     ├── Overloaded                  the queue is full; retry later (HTTP 503)
     ├── NoOutputDevice              playback asked for, but no sound card or sounddevice
     ├── VoiceLoadError              a voice's files are missing, corrupt or mismatched
     ├── CacheUnavailable            a cache admin command (stats, clear, warm) could not reach it
     ├── EngineError                 inference failed inside an engine
+    ├── StorageError                an object could not be read or written (storage.py)
+    │   ├── StorageUnavailable      the store did not answer or failed; retry later
+    │   └── ObjectMissing           no object under that key
     └── ConfigError                 a setting is invalid; names the variable
 
 Every error carries ``param``: the request field or setting it is about, so that the HTTP
@@ -177,6 +182,21 @@ class AudioTooLong(InvalidRequest):
         self.limit = limit
 
 
+class InvalidTextFile(InvalidRequest):
+    """A job's uploaded file is not plain text or Markdown in UTF-8."""
+
+    code = "invalid_text_file"
+
+
+class UnknownJob(InvalidRequest):
+    """No job has that id, or it belongs to another API key."""
+
+    code = "job_not_found"
+
+    def __init__(self, job_id: str, *, param: str = "job_id") -> None:
+        super().__init__(f"No job {job_id!r} (for this API key).", param=param)
+
+
 class Overloaded(VoxserveError):
     """Too much work is queued; the caller should retry after ``retry_after`` seconds."""
 
@@ -204,6 +224,24 @@ class CacheUnavailable(VoxserveError):
     cache is a miss for them)."""
 
     code = "cache_unavailable"
+
+
+class StorageError(VoxserveError):
+    """An object could not be read or written (voxserve.storage)."""
+
+    code = "storage_error"
+
+
+class StorageUnavailable(StorageError):
+    """The object store did not answer, or failed; retrying later may work."""
+
+    code = "storage_unavailable"
+
+
+class ObjectMissing(StorageError):
+    """No object under that key."""
+
+    code = "object_missing"
 
 
 class EngineError(VoxserveError):

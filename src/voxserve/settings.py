@@ -181,6 +181,51 @@ class Settings(BaseSettings):
     cache_prefix: str = "voxserve:"
     cache_password_file: Path | None = None
 
+    # Object storage (voxserve.storage): job results; local disk without a bucket
+    storage_bucket: str | None = Field(
+        None,
+        description="S3 bucket for job results; unset: files under VOXSERVE_STORAGE_DIR.",
+    )  # fmt: skip
+    storage_endpoint: str | None = Field(
+        None,
+        description="S3 endpoint URL (MinIO, Garage, R2, ...); unset: AWS for the region.",
+    )  # fmt: skip
+    storage_prefix: str = Field("voxserve/", description="Key prefix inside the bucket.")
+    storage_region: str = "us-east-1"
+    storage_path_style: bool = Field(
+        False,
+        description="Address the bucket in the path (http://host/bucket/key), as most "
+        "self-hosted stores need; false: virtual-hosted style where the store supports it.",
+    )  # fmt: skip
+    storage_access_key_id: str | None = Field(None, repr=False)
+    storage_secret_access_key: str | None = Field(None, repr=False)
+    storage_access_key_file: Path | None = None
+    storage_secret_key_file: Path | None = None
+    storage_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    storage_dir: Path | None = Field(
+        None,
+        description="Where results are kept without a bucket. Unset: objects/ in "
+        "VOXSERVE_CACHE_DIR.",
+    )  # fmt: skip
+
+    # Long-form jobs (voxserve.jobs)
+    jobs_max_input_bytes: int = Field(
+        2 * 2**20, ge=1024, le=256 * 2**20,
+        description="Largest job text (UTF-8 bytes, the JSON input or the uploaded file).",
+    )  # fmt: skip
+    jobs_chunk_chars: int = Field(
+        1500, ge=100, le=100_000,
+        description="Characters of normalized text per chunk (whole sentences): the unit a "
+        "job is synthesized, stored and retried in.",
+    )  # fmt: skip
+    jobs_workers: int = Field(
+        0, ge=0, le=256,
+        description="Chunks one server synthesizes at once; 0: one per inference lane.",
+    )  # fmt: skip
+    jobs_url_seconds: float = Field(
+        3600, gt=0, le=7 * 86_400, description="How long a result's download URL is valid."
+    )
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -28,10 +28,12 @@ log = logging.getLogger(__name__)
 STATUS: tuple[tuple[type[e.VoxserveError], int, str], ...] = (
     (e.UnknownVoice, 404, "invalid_request_error"),
     (e.UnknownModel, 404, "invalid_request_error"),
+    (e.UnknownJob, 404, "invalid_request_error"),
     (e.TextTooLong, 413, "invalid_request_error"),
     (e.AudioTooLong, 413, "invalid_request_error"),
     (e.InvalidRequest, 400, "invalid_request_error"),
     (e.Overloaded, 503, "server_error"),
+    (e.StorageUnavailable, 503, "server_error"),
     (e.EngineError, 500, "server_error"),
     (e.VoxserveError, 500, "server_error"),
 )
