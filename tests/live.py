@@ -1,13 +1,16 @@
 """A real voxserve server in a subprocess, for tests that go over real HTTP.
 
-``LiveServer(env={...})`` runs ``python -m voxserve serve`` on free 127.0.0.1 ports,
-waits for ``/readyz`` and stops it (SIGTERM, then SIGKILL) on exit. Its log is kept for
-assertions and shown when start-up fails.
+``LiveServer(env={...})`` runs ``python -m voxserve serve`` on 127.0.0.1 with ports the
+server itself picks (0: no race with another process between choosing a free port and
+binding it), reads them from its "listening" line, waits for ``/readyz`` and stops it
+(SIGTERM, then SIGKILL) on exit. Its log is kept for assertions and shown when start-up
+fails.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,6 +33,12 @@ def terminate(process: subprocess.Popen[bytes], grace: float) -> int:
         return process.wait()
 
 
+#: The server's line once it accepts connections: its API and metrics addresses.
+_LISTENING = re.compile(
+    r"voxserve listening on (http://[\w.:\[\]]+) \(metrics on (http://[\w.:\[\]]+)/metrics\)"
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -40,10 +49,11 @@ class LiveServer:
     """``with LiveServer() as server: httpx.get(server.url + "/healthz")``."""
 
     def __init__(self, env: dict[str, str] | None = None, *, startup_timeout: float = 60) -> None:
-        self.port = free_port()
-        self.metrics_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
+        # Known once the server says where it listens (__enter__).
+        self.port = 0
+        self.metrics_port = 0
+        self.url = ""
+        self.metrics_url = ""
         self._env = env or {}
         self._timeout = startup_timeout
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in __exit__
@@ -59,8 +69,8 @@ class LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSERVE_")}
         env.update(
             VOXSERVE_HOST="127.0.0.1",
-            VOXSERVE_PORT=str(self.port),
-            VOXSERVE_METRICS_PORT=str(self.metrics_port),
+            VOXSERVE_PORT="0",
+            VOXSERVE_METRICS_PORT="0",
             VOXSERVE_LOG_LEVEL="INFO",
         )
         env.update(self._env)
@@ -74,6 +84,9 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"voxserve exited with {self.process.returncode}:\n{self.log}")
+            if not self.url and not self._read_ports():
+                time.sleep(0.05)
+                continue
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
                     return self
@@ -82,6 +95,16 @@ class LiveServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"voxserve was not ready after {self._timeout}s:\n{self.log}")
+
+    def _read_ports(self) -> bool:
+        """Take the ports from the server's "listening" line, once it is in the log."""
+        match = _LISTENING.search(self.log)
+        if match is None:
+            return False
+        self.url, self.metrics_url = match.group(1), match.group(2)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.metrics_port = int(self.metrics_url.rsplit(":", 1)[1])
+        return True
 
     def stop(self) -> int | None:
         """SIGTERM (graceful drain), SIGKILL after 15 s; returns the exit code."""
