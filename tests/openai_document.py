@@ -2,7 +2,7 @@
 
 scripts/refresh_openai_spec.py writes that file from a copy of the upstream document; this
 module reads it for the tests: the raw document, validators for its schemas, and the names
-it lists (built-in voices, TTS models).
+it lists (built-in voices, TTS models, speech-to-text models).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ SPEC: dict[str, Any] = json.loads(
 )
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
 SPEECH_REQUEST: dict[str, Any] = SCHEMAS["CreateSpeechRequest"]
+TRANSCRIPTION_REQUEST: dict[str, Any] = SCHEMAS["CreateTranscriptionRequest"]
+TRANSLATION_REQUEST: dict[str, Any] = SCHEMAS["CreateTranslationRequest"]
 
 
 def validator(schema_name: str) -> Draft202012Validator:
@@ -28,11 +30,20 @@ def validator(schema_name: str) -> Draft202012Validator:
 
 
 def request_schema(operation: str) -> str:
-    """The name of the JSON request body schema of ``operation`` ("POST /audio/speech")."""
-    method, path = operation.split(" ", 1)
-    content = SPEC["paths"][path][method.lower()]["requestBody"]["content"]
-    ref: str = next(iter(content.values()))["schema"]["$ref"]
+    """The name of the request body schema of ``operation`` ("POST /audio/speech")."""
+    ref: str = next(iter(_request_content(operation).values()))["schema"]["$ref"]
     return ref.rsplit("/", 1)[-1]
+
+
+def request_media_type(operation: str) -> str:
+    """How ``operation``'s body is sent: application/json or multipart/form-data."""
+    return next(iter(_request_content(operation)))
+
+
+def _request_content(operation: str) -> dict[str, Any]:
+    method, path = operation.split(" ", 1)
+    content: dict[str, Any] = SPEC["paths"][path][method.lower()]["requestBody"]["content"]
+    return content
 
 
 def open_enum(schema: dict[str, Any]) -> list[str]:
@@ -47,6 +58,16 @@ def open_enum(schema: dict[str, Any]) -> list[str]:
 def tts_models() -> list[str]:
     """The TTS model names the speech request lists."""
     return open_enum(SPEECH_REQUEST["properties"]["model"])
+
+
+def transcription_models() -> list[str]:
+    """The speech-to-text model names the transcription request lists."""
+    return open_enum(TRANSCRIPTION_REQUEST["properties"]["model"])
+
+
+def translation_models() -> list[str]:
+    """The model names the translation request lists."""
+    return open_enum(TRANSLATION_REQUEST["properties"]["model"])
 
 
 def builtin_voices() -> list[str]:

@@ -9,7 +9,10 @@ The official ``openai`` package's ``client.audio.transcriptions.create`` and
       ─► the chosen format, or server-sent events as each window is done (stream=true)
 
 OpenAI's model names (``whisper-1``, ``gpt-4o-transcribe``...) are answered by the
-server's default model; the installed models are also accepted by their own ids.
+server's default model, as is a request without one; the installed models are also
+accepted by their own ids. Fields of OpenAI's request that Whisper has no use for
+(``include[]``, ``chunking_strategy``, ``languages[]``, ``known_speaker_*``) are accepted
+and ignored; docs/api.md's conformance tables say why, field by field.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from voxserve.admission import Admission
 from voxserve.asr import Transcriber, Transcription
@@ -40,6 +44,8 @@ OPENAI_MODELS: Final = (
     "gpt-4o-mini-transcribe-2025-12-15", "gpt-transcribe", "gpt-4o-transcribe-diarize",
 )  # fmt: skip
 GRANULARITIES: Final = ("segment", "word")
+#: Characters of a prompt kept, from its end: Whisper reads the last 223 tokens of it.
+PROMPT_CHARS: Final = 2000
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 408, 413, 422, 429, 503)
@@ -58,11 +64,20 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 FileField = Annotated[UploadFile, File(description="The audio: wav, mp3, ogg, flac, m4a, webm.")]
 ModelField = Annotated[
-    str, Form(min_length=1, description="whisper-1 (or another OpenAI name) or a model id.")
+    str | None,
+    Form(description="whisper-1 (or another OpenAI name) or a model id; default: the default."),
 ]
-PromptField = Annotated[str | None, Form(max_length=2000)]
+PromptField = Annotated[
+    str | None, Form(description="Text to steer the style; Whisper reads its end (~220 tokens).")
+]
 FormatField = Annotated[str, Form(description="json, text, srt, vtt or verbose_json.")]
 TemperatureField = Annotated[float, Form(description="0 to 1; 0 raises it on failure.")]
+
+
+def _null(value: object) -> object:
+    """A form cannot send JSON's null but as the text ``null`` (as JavaScript's FormData
+    does): absent."""
+    return None if value == "null" else value
 
 
 def transcriber(request: Request) -> Transcriber:
@@ -81,20 +96,40 @@ async def create_transcription(
     http: Request,
     *,
     file: FileField,
-    model: ModelField,
+    model: ModelField = None,
     language: Annotated[str | None, Form(description="ISO-639-1, e.g. en.")] = None,
     prompt: PromptField = None,
     response_format: FormatField = "json",
     temperature: TemperatureField = 0.0,
+    # OpenAI's SDKs send an array as repeated `name[]` fields, its document as `name`.
     timestamp_granularities: Annotated[
         list[str] | None, Form(alias="timestamp_granularities[]")
     ] = None,
-    stream: Annotated[bool, Form()] = False,
+    timestamp_granularities_plain: Annotated[
+        list[str] | None, Form(alias="timestamp_granularities")
+    ] = None,
+    keywords: Annotated[list[str] | None, Form(alias="keywords[]")] = None,
+    keywords_plain: Annotated[list[str] | None, Form(alias="keywords")] = None,
+    stream: Annotated[bool | None, BeforeValidator(_null), Form()] = None,
 ) -> Response:
-    """The text spoken in ``file``."""
+    """The text spoken in ``file``. ``keywords`` join the end of the prompt (the words
+    Whisper is steered to)."""
+    for name, values in (
+        ("timestamp_granularities[]", timestamp_granularities),
+        ("timestamp_granularities", timestamp_granularities_plain),
+    ):
+        for granularity in values or ():
+            if granularity not in GRANULARITIES:
+                raise InvalidParameter(
+                    f"Unknown timestamp granularity {granularity!r}: segment or word.",
+                    param=name,
+                )
+    granularities = (*(timestamp_granularities or ()), *(timestamp_granularities_plain or ()))
+    listed = [k.strip() for k in (*(keywords or ()), *(keywords_plain or ())) if k.strip()]
+    steering = " ".join(part for part in (prompt, ", ".join(listed)) if part) or None
     ask = _Ask(
-        model, "transcribe", language, prompt, response_format, temperature,
-        tuple(timestamp_granularities or ()), stream,
+        model, "transcribe", language, steering, response_format, temperature,
+        granularities, bool(stream),
     )  # fmt: skip
     return await _recognize(http, file, ask)
 
@@ -104,7 +139,7 @@ async def create_translation(
     http: Request,
     *,
     file: FileField,
-    model: ModelField,
+    model: ModelField = None,
     prompt: PromptField = None,
     response_format: FormatField = "json",
     temperature: TemperatureField = 0.0,
@@ -119,10 +154,10 @@ def model_ids(listener: Transcriber | None) -> list[str]:
     return [] if listener is None else [*listener.models, *OPENAI_MODELS]
 
 
-def _model(listener: Transcriber, name: str, task: Task) -> AsrModel:
-    """The model ``name`` asks for; OpenAI's names get the default, or for a translation
-    the first multilingual model when the default is English only."""
-    if name not in OPENAI_MODELS:
+def _model(listener: Transcriber, name: str | None, task: Task) -> AsrModel:
+    """The model ``name`` asks for; OpenAI's names (and none) get the default, or for a
+    translation the first multilingual model when the default is English only."""
+    if name is not None and name not in OPENAI_MODELS:
         return listener.model(name)
     default = listener.model(None)
     if task == "translate" and default.english_only:
@@ -134,7 +169,7 @@ def _model(listener: Transcriber, name: str, task: Task) -> AsrModel:
 class _Ask:
     """One request's form fields, as both routes take them."""
 
-    model: str
+    model: str | None
     task: Task
     language: str | None
     prompt: str | None
@@ -149,20 +184,22 @@ async def _recognize(http: Request, file: UploadFile, ask: _Ask) -> Response:
     model = _model(listener, ask.model, ask.task)
     task, response_format, granularities = ask.task, ask.response_format, ask.granularities
     if response_format not in FORMATS:
+        why = (
+            " It labels who spoke when, which needs speaker diarization; voxserve does not "
+            "do it (verbose_json gives the segments with their times)."
+            if response_format == "diarized_json"
+            else ""
+        )
         raise InvalidParameter(
-            f"Unsupported response_format {response_format!r}. Supported: {', '.join(FORMATS)}.",
+            f"Unsupported response_format {response_format!r}.{why} "
+            f"Supported: {', '.join(FORMATS)}.",
             param="response_format",
         )
-    for granularity in granularities:
-        if granularity not in GRANULARITIES:
-            raise InvalidParameter(
-                f"Unknown timestamp granularity {granularity!r}: segment or word.",
-                param="timestamp_granularities[]",
-            )
     recognizer = await listener.load(model)
     audio = await listener.decode(await file.read())
     options = listener.options(
-        recognizer, audio, task=task, language=ask.language or None, prompt=ask.prompt,
+        recognizer, audio, task=task, language=ask.language or None,
+        prompt=ask.prompt[-PROMPT_CHARS:] if ask.prompt else None,
         temperature=ask.temperature, words="word" in granularities,
     )  # fmt: skip
     admission: Admission = http.app.state.admission
