@@ -6,7 +6,8 @@ One root, so callers can catch everything voxserve means with one clause::
     ├── InvalidRequest              the caller asked for something impossible (HTTP 400-class)
     │   ├── EmptyText               nothing speakable after cleaning
     │   ├── TextTooLong             over the configured character limit
-    │   │   └── SpokenTextTooLong   over the limit once numbers, dates... are written out
+    │   │   ├── SpokenTextTooLong   over the limit once numbers, dates... are written out
+    │   │   └── JobTooLarge         a job's text over VOXSERVE_JOBS_MAX_INPUT_BYTES
     │   ├── InvalidParameter        a parameter outside its range (speed, volume, ...)
     │   ├── UnknownVoice            no installed voice has that id
     │   ├── UnknownFormat           an output format voxserve cannot write
@@ -179,6 +180,22 @@ class AudioTooLong(InvalidRequest):
             "VOXSERVE_ASR_MAX_SECONDS.",
             param=param,
         )
+        self.limit = limit
+
+
+class JobTooLarge(TextTooLong):
+    """A job's text is larger than ``jobs_max_input_bytes``."""
+
+    code = "job_input_too_large"
+
+    def __init__(self, size: int, limit: int, *, param: str = "input") -> None:
+        InvalidRequest.__init__(
+            self,
+            f"The job's text has {size} bytes (UTF-8); the limit is {limit}. Split it into "
+            "several jobs, or raise VOXSERVE_JOBS_MAX_INPUT_BYTES.",
+            param=param,
+        )
+        self.length = size
         self.limit = limit
 
 

@@ -19,8 +19,9 @@ import asyncio
 import io
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from voxserve.audio import (
     FileEncoder,
@@ -48,6 +49,8 @@ from voxserve.types import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Synthesizer:
@@ -274,6 +277,23 @@ class Synthesizer:
         chunks = [chunk async for chunk in self.astream(plan, whole=True)]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.encode_chunks, plan, chunks)
+
+    async def on_background_lane(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (inference) on an inference thread holding a *background* lane:
+        long-form jobs, which speech keeps priority over (voxserve.lanes).
+
+        Cancelled while it runs, the lane is given back only when the thread is done.
+        """
+        await self.lanes.take(background=True)
+        running = asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+        def finished(done: asyncio.Future[T]) -> None:
+            self.lanes.give(background=True)
+            if not done.cancelled():
+                done.exception()  # retrieved here too: its caller may have gone
+
+        running.add_done_callback(finished)
+        return await asyncio.shield(running)
 
     async def aclose(self) -> None:
         """Stop the schedulers, then release everything."""

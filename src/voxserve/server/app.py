@@ -26,6 +26,7 @@ from voxserve.cache import AnyCache, build_cache
 from voxserve.lanes import Lanes
 from voxserve.metrics import Metrics
 from voxserve.server import compat, errors, openai, ops, transcribe
+from voxserve.server import jobs as job_routes
 from voxserve.server.auth import APIKeyMiddleware
 from voxserve.server.docs import install_docs
 from voxserve.server.guard import GuardMiddleware
@@ -130,6 +131,7 @@ def create_app(
     app.include_router(transcribe.router)
     app.include_router(compat.router)
     app.include_router(ops.router)
+    app.include_router(job_routes.router)
     install_docs(app)
 
     static = files("voxserve.server").joinpath("static")
@@ -162,12 +164,14 @@ def _add_middleware(
         body_timeout=settings.body_timeout_seconds,
         send_timeout=settings.send_timeout_seconds,
         metrics=metrics,
-        uploads=dict.fromkeys(
+        uploads=job_routes.uploads(settings)
+        | dict.fromkeys(
             ("/v1/audio/transcriptions", "/v1/audio/translations"),
             (settings.asr_max_upload_bytes, settings.asr_upload_timeout_seconds),
         ),
     )
     routes = [
+        *job_routes.router.routes,
         *openai.router.routes, *transcribe.router.routes, *compat.router.routes,
         *ops.router.routes,
     ]  # fmt: skip
@@ -208,6 +212,7 @@ def _lifespan(
             synth, metrics, store, admission,
             log_text=settings.log_text, spool_bytes=settings.spool_bytes,
         )  # fmt: skip
+        app.state.jobs = job_routes.start_service(settings, synth, admission)
         try:
             await warm_up(synth, metrics)
             if listener is not None:
@@ -221,6 +226,7 @@ def _lifespan(
             app.state.ready = False
             app.state.draining = True
             metrics.ready.set(0)
+            await app.state.jobs.aclose()
             await synth.aclose()
             if listener is not None:
                 listener.close()

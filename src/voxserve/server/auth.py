@@ -17,7 +17,7 @@ from voxserve.logs import annotate
 from voxserve.server.errors import send_error
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PREFIXES = ("/static/", "/downloads/")  # downloads check their own signature
 
 
 def key_id(key: str) -> str:

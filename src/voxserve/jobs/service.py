@@ -1,0 +1,419 @@
+"""Long-form jobs: a text of any length cut into chunks, synthesized in the machine's idle
+time, assembled into one file in object storage.
+
+::
+
+    submit ─► plan the whole text once (normalize, split into sentences)
+           ─► chunks of whole sentences (jobs_chunk_chars) ─► ChunkQueue
+    worker ─► admission (a background ticket) ─► each sentence on a background lane
+           ─► the chunk's PCM (engine rate, sentence silence included) ─► storage
+    last chunk ─► assemble in order: one resampler and one encoder over all chunks
+                  ─► jobs/<id>/<id>.<ext> in storage ─► a download URL
+
+Because chunks hold whole sentences of one plan and carry the plan's sentence silence,
+and the resampler and encoder run once over their concatenation, the result is the same
+audio as one synthesis of the whole text: no clicks or gaps at the joins.
+
+Interactive speech keeps priority: chunk sentences take background lanes (speech keeps
+at least half the lanes while both wait), and each chunk is admitted as background work,
+waiting (never refused) while speech keeps the machine busy. A store that is down makes
+chunks wait and retry; speech does not use the store.
+
+Chunks go through a :class:`ChunkQueue`: :class:`LocalQueue` runs them in this process.
+A queue on Redis would let every replica take them (not built yet: see docs/jobs.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import secrets
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+import numpy as np
+
+from voxserve.admission import Admission, Ticket
+from voxserve.audio import FileEncoder, Resampler
+from voxserve.errors import (
+    ObjectMissing,
+    Overloaded,
+    StorageError,
+    StorageUnavailable,
+    UnknownJob,
+)
+from voxserve.jobs.text import chunk_sentences
+from voxserve.plan import Plan
+from voxserve.sentences import finish_chunk
+from voxserve.storage import Storage
+from voxserve.synthesizer import Synthesizer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINAL: frozenset[Status] = frozenset({"succeeded", "failed", "cancelled"})
+
+#: Longest pause between retries of a store that is down, in seconds.
+MAX_BACKOFF = 5.0
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk of one job: what a queue carries."""
+
+    job_id: str
+    index: int
+
+
+class ChunkQueue(Protocol):
+    """Where chunks wait for a worker. Each chunk is handed out until it is ``done``."""
+
+    async def put(self, task: ChunkTask) -> None: ...
+
+    async def get(self) -> ChunkTask: ...
+
+    def done(self, task: ChunkTask) -> None: ...
+
+
+class LocalQueue:
+    """Chunks queued in this process, first in first out."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[ChunkTask] = asyncio.Queue()
+
+    async def put(self, task: ChunkTask) -> None:
+        await self._queue.put(task)
+
+    async def get(self) -> ChunkTask:
+        return await self._queue.get()
+
+    def done(self, task: ChunkTask) -> None:
+        self._queue.task_done()
+
+
+@dataclass
+class Job:
+    """One job and its progress (mutable: the service updates it as chunks finish)."""
+
+    id: str
+    owner: str
+    """key_id of the API key that made it ("" when the server has no keys)."""
+    plan: Plan
+    chunks: list[range]
+    """Sentence indexes of each chunk."""
+    engine_rate: int
+    """Sample rate of the stored chunks (the voice's); the result is at plan.output_rate."""
+    created_at: float = field(default_factory=time.time)
+    status: Status = "queued"
+    started_at: float | None = None
+    finished_at: float | None = None
+    done: set[int] = field(default_factory=set)
+    """Chunks synthesized and stored."""
+    chars_done: int = 0
+    audio_seconds: float = 0.0
+    waiting: str | None = None
+    """Why the job is not progressing right now (the store is down), or None."""
+    error: str | None = None
+    result_key: str | None = None
+    result_bytes: int = 0
+    duration: float = 0.0
+    """Seconds of audio in the result."""
+    version: int = 0
+    """Bumped at every change; :meth:`JobService.events` waits on it."""
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    running: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def chars_total(self) -> int:
+        return sum(len(s) for s in self.plan.sentences)
+
+    def chunk_chars(self, index: int) -> int:
+        return sum(len(self.plan.sentences[i]) for i in self.chunks[index])
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}{self.plan.format.extension}"
+
+    def eta(self) -> float | None:
+        """Estimated seconds left, from the pace so far; None before the first chunk."""
+        if self.status in FINAL or self.started_at is None or not self.chars_done:
+            return None if self.status not in FINAL else 0.0
+        pace = (time.time() - self.started_at) / self.chars_done
+        return pace * (self.chars_total - self.chars_done)
+
+    def touch(self) -> None:
+        self.version += 1
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class JobService:
+    """Takes jobs, runs their chunks with ``workers`` tasks, keeps their state.
+
+    Build it in the app's lifespan, ``start()`` it, ``await aclose()`` at the end.
+    """
+
+    def __init__(
+        self,
+        synth: Synthesizer,
+        storage: Storage,
+        admission: Admission,
+        *,
+        chunk_chars: int,
+        workers: int,
+        url_seconds: float,
+        queue: ChunkQueue | None = None,
+    ) -> None:
+        self.synth = synth
+        self.storage = storage
+        self.admission = admission
+        self.chunk_chars = chunk_chars
+        self.url_seconds = url_seconds
+        self.queue: ChunkQueue = queue if queue is not None else LocalQueue()
+        self.jobs: dict[str, Job] = {}
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._assembling: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._work(), name=f"jobs-worker-{n}") for n in range(self._workers)
+        ]
+
+    async def aclose(self) -> None:
+        for task in [*self._tasks, *self._assembling]:
+            task.cancel()
+        for job in self.jobs.values():
+            for task in job.running:
+                task.cancel()
+        await asyncio.gather(*self._tasks, *self._assembling, return_exceptions=True)
+        self.storage.close()
+
+    # -- the API -----------------------------------------------------------------------
+
+    async def submit(self, plan: Plan, owner: str) -> Job:
+        """Queue a planned text as a job of ``owner``'s."""
+        loop = asyncio.get_running_loop()
+        engine = await loop.run_in_executor(None, self.synth.library.engine, plan.voice)
+        job = Job(
+            id=f"job_{secrets.token_hex(12)}",
+            owner=owner,
+            plan=plan,
+            chunks=chunk_sentences(plan.sentences, self.chunk_chars),
+            engine_rate=engine.sample_rate,
+        )
+        self.jobs[job.id] = job
+        for index in range(len(job.chunks)):
+            await self.queue.put(ChunkTask(job.id, index))
+        log.info(
+            "job %s queued: %d characters in %d chunks, voice %s, %s",
+            job.id, job.chars_total, len(job.chunks), plan.voice.id, plan.format.name,
+        )  # fmt: skip
+        return job
+
+    def get(self, job_id: str, owner: str) -> Job:
+        """The job, if ``owner`` made it; UnknownJob otherwise (the same for both)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.owner != owner:
+            raise UnknownJob(job_id)
+        return job
+
+    async def cancel(self, job_id: str, owner: str) -> Job:
+        """Stop the job's chunks (those running stop after their current sentence) and
+        delete what it stored."""
+        job = self.get(job_id, owner)
+        if job.status in FINAL:
+            return job
+        job.status, job.finished_at = "cancelled", time.time()
+        for task in job.running:
+            task.cancel()
+        job.touch()
+        log.info("job %s cancelled", job.id)
+        with contextlib.suppress(StorageError):
+            await self.storage.delete_prefix(f"jobs/{job.id}/")
+        return job
+
+    async def download_url(self, job: Job) -> str | None:
+        if job.status != "succeeded" or job.result_key is None:
+            return None
+        return await self.storage.download_url(
+            job.result_key, seconds=self.url_seconds, filename=job.filename
+        )
+
+    async def events(self, job: Job) -> AsyncIterator[Job]:
+        """The job at once, then at every change, until it ends."""
+        while True:
+            changed = job.changed
+            yield job
+            if job.status in FINAL:
+                return
+            await changed.wait()
+
+    # -- workers -----------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            task = await self.queue.get()
+            try:
+                job = self.jobs.get(task.job_id)
+                if job is None or job.status in FINAL or task.index in job.done:
+                    continue
+                running = asyncio.get_running_loop().create_task(self._chunk(job, task.index))
+                job.running.add(running)
+                try:
+                    await running
+                except asyncio.CancelledError:
+                    if not running.cancelled():
+                        raise  # this worker is stopping
+                    continue  # the job was cancelled
+                except Exception as exc:
+                    log.exception("job %s failed in chunk %d", job.id, task.index)
+                    self._fail(job, f"{type(exc).__name__}: {exc}")
+                finally:
+                    job.running.discard(running)
+            finally:
+                self.queue.done(task)
+
+    async def _chunk(self, job: Job, index: int) -> None:
+        if job.status == "queued":
+            job.status, job.started_at = "running", time.time()
+            job.touch()
+        samples = await self._synthesize(job, index)
+        data = samples.astype(np.float32).tobytes()
+        await self._retry(
+            job, lambda: self.storage.put_bytes(_chunk_key(job, index), data, "audio/L32")
+        )
+        job.done.add(index)
+        job.chars_done += job.chunk_chars(index)
+        job.audio_seconds += samples.size / job.engine_rate
+        job.touch()
+        if len(job.done) == len(job.chunks):
+            assembling = asyncio.get_running_loop().create_task(self._assemble(job))
+            self._assembling.add(assembling)
+            assembling.add_done_callback(self._assembling.discard)
+
+    async def _synthesize(self, job: Job, index: int) -> np.ndarray:
+        """The chunk's audio at the engine's rate: each sentence on a background lane."""
+        plan = job.plan
+        loop = asyncio.get_running_loop()
+        engine = await loop.run_in_executor(None, self.synth.library.engine, plan.voice)
+        sentences = job.chunks[index]
+        costs = self.synth.estimate(plan)[sentences.start : sentences.stop]
+        ticket = await self._admit(costs)
+        identity = Resampler(engine.sample_rate, engine.sample_rate)
+        pieces: list[np.ndarray] = []
+        try:
+            for n, i in enumerate(sentences):
+
+                def work(i: int = i) -> list[np.ndarray]:
+                    utterances = engine.prepare(plan.sentences[i], plan.params)
+                    return engine.infer(utterances) if utterances else []
+
+                audio = await self.synth.on_background_lane(work)
+                pieces.append(finish_chunk(plan, i, audio, identity, engine.sample_rate).samples)
+                ticket.done(n)
+        finally:
+            ticket.close()
+        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+    async def _admit(self, costs: tuple[float, ...]) -> Ticket:
+        """A background ticket for the chunk, waiting while the machine is too busy."""
+        while True:
+            try:
+                return self.admission.admit(costs, 1, background=True)
+            except Overloaded as exc:
+                await asyncio.sleep(min(MAX_BACKOFF, max(0.1, exc.retry_after)))
+
+    async def _assemble(self, job: Job) -> None:
+        """Every chunk, in order, through one resampler and one encoder, into storage."""
+        plan = job.plan
+        resampler = Resampler(job.engine_rate, plan.output_rate)
+        samples = 0
+        try:
+            with tempfile.TemporaryDirectory(prefix="voxserve-job-") as tmp:
+                path = Path(tmp) / job.filename
+                with path.open("wb") as out:
+                    encoder = FileEncoder(plan.format, plan.output_rate, out)
+                    try:
+                        for index in range(len(job.chunks)):
+                            chunk = _chunk_key(job, index)
+                            data = await self._retry(job, functools.partial(self._get, chunk))
+                            pcm = resampler.process(np.frombuffer(data, dtype=np.float32))
+                            samples += pcm.size
+                            encoder.feed(pcm)
+                        tail = resampler.flush()
+                        samples += tail.size
+                        encoder.feed(tail)
+                        encoder.finish()
+                    finally:
+                        encoder.close()
+                key = f"jobs/{job.id}/{job.filename}"
+                content_type = plan.format.content_type
+                await self._retry(job, lambda: self.storage.put_file(key, path, content_type))
+                job.result_bytes = path.stat().st_size
+            await self._retry(job, lambda: self._drop_chunks(job))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s: assembling its result failed", job.id)
+            self._fail(job, f"{type(exc).__name__}: {exc}")
+            return
+        if job.status in FINAL:  # cancelled meanwhile
+            return
+        job.result_key = key
+        job.duration = samples / plan.output_rate
+        job.status, job.finished_at = "succeeded", time.time()
+        job.touch()
+        log.info(
+            "job %s done: %.1f s of audio, %d bytes, in %.1f s",
+            job.id, job.duration, job.result_bytes, job.finished_at - job.created_at,
+        )  # fmt: skip
+
+    async def _get(self, key: str) -> bytes:
+        return await self.storage.get_bytes(key)
+
+    async def _drop_chunks(self, job: Job) -> None:
+        for index in range(len(job.chunks)):
+            with contextlib.suppress(ObjectMissing):
+                await self.storage.delete_prefix(_chunk_key(job, index))
+
+    async def _retry(self, job: Job, operation: Callable[[], Awaitable[T]]) -> T:
+        """``operation`` until the store answers; the job says it is waiting meanwhile."""
+        backoff = 0.1
+        while True:
+            try:
+                result = await operation()
+            except StorageUnavailable as exc:
+                if job.waiting is None:
+                    log.warning("job %s waits for object storage: %s", job.id, exc)
+                    job.waiting = f"object storage unavailable: {exc}"
+                    job.touch()
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            if job.waiting is not None:
+                log.info("job %s: object storage is back", job.id)
+                job.waiting = None
+                job.touch()
+            return result
+
+    def _fail(self, job: Job, error: str) -> None:
+        if job.status in FINAL:
+            return
+        for task in job.running:
+            task.cancel()
+        job.status, job.error, job.finished_at = "failed", error, time.time()
+        job.touch()
+
+
+def _chunk_key(job: Job, index: int) -> str:
+    return f"jobs/{job.id}/chunks/{index:06d}.f32"
