@@ -5,8 +5,9 @@
 // The client is configured the SDK's usual way, from OPENAI_BASE_URL and OPENAI_API_KEY.
 // VOICE_ID is an installed voice, sent as a custom-voice object ({id}).
 // Writes whole.wav, streamed.mp3 and sse.wav (the audio of the SSE deltas) into OUT_DIR
-// and prints one JSON object saying what the client saw; tests/test_node_client.py
-// checks both. Any failure exits non-zero with the error on stderr.
+// and prints one JSON object saying what the client saw (and the text it spoke);
+// tests/test_node_client.py checks both, and has transcribe.mjs hear whole.wav. Any
+// failure exits non-zero with the error on stderr.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -21,7 +22,7 @@ if (!outDir) {
 }
 const client = new OpenAI({ maxRetries: 0, timeout: 120_000 });
 const TEXT = "The weather is lovely today. Let us take a walk by the river.";
-const report = { version: VERSION };
+const report = { version: VERSION, text: TEXT };
 
 // Whole: the body read at once, as the SDK's own example does.
 const whole = await client.audio.speech.create({
