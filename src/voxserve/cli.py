@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voxserve import cli_say, cli_transcribe
+from voxserve import cli_jobs, cli_say, cli_transcribe
 from voxserve.errors import InvalidParameter, VoxserveError
 
 EPILOG = """examples:
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--json", action="store_true", help="print the report as JSON")
 
     cli_transcribe.add_parser(sub)
+    cli_jobs.add_parser(sub)
 
     serve = sub.add_parser("serve", help="run the HTTP API server")
     serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
@@ -149,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_quantize(args)
         if args.command == "transcribe":
             return cli_transcribe.cmd_transcribe(args)
+        if args.command == "jobs":
+            return cli_jobs.cmd_jobs(args)
         return cmd_serve(args)
     except VoxserveError as exc:
         print(f"voxserve: error: {exc.message}", file=sys.stderr)
