@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-__all__ = ["sentence_ends", "split_sentences"]
+__all__ = ["clause_ends", "sentence_ends", "split_sentences"]
 
 _TERMINATOR = re.compile(r"(?:[。！？]+|[.!?…]+)[\"'”’»)\]}」』]*")
 _FULL_WIDTH = frozenset("。！？")
@@ -105,6 +105,13 @@ def sentence_ends(text: str, start: int = 0) -> Iterator[int]:
     for match in _TERMINATOR.finditer(text, start):
         if _is_boundary(text, match):
             yield match.end()
+
+
+def clause_ends(text: str, start: int = 0) -> Iterator[int]:
+    """Offsets in ``text`` just past each clause end (, ; : followed by a space, — and the
+    full-width forms) at or after ``start``: where a long sentence is cut."""
+    for match in _CLAUSE_END.finditer(text, start):
+        yield match.end()
 
 
 def _sentences(paragraph: str) -> Iterator[str]:
