@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import itertools
 import json
 import zlib
 from collections.abc import Callable, Iterator
@@ -97,7 +98,8 @@ API_KEY = "conformance-test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 #: Generated requests per operation and generator, besides the examples and boundary
-#: values schemathesis always tries (~40): a few seconds in all on the fake engine.
+#: values schemathesis always tries (~40): a few seconds each on the fake engine and the
+#: fake recognizer.
 MAX_EXAMPLES = 100
 
 #: Failures every refusal of a valid request causes: its status is not among the
@@ -158,7 +160,6 @@ MULTILINGUAL = "fake-asr-multilingual"
 class Recording:
     """An upload, and what the fake recognizer hears in it."""
 
-    name: str
     data: bytes
     seconds: float
     heard: list[tuple[float, float, str]]
@@ -181,8 +182,7 @@ def recording(
         span = (t >= start) & (t < end)
         samples[span] = 0.3 * np.sin(2 * np.pi * 440 * t[span] + 0.5)
         heard.append((start, end, f"window {int(start // 30)}"))
-    name = f"recording.{ {'opus': 'ogg'}.get(fmt, fmt) }"
-    return Recording(name, encode(samples, rate, fmt), seconds, heard)
+    return Recording(encode(samples, rate, fmt), seconds, heard)
 
 
 #: A recording in each of the common containers, all small (hypothesis prints the body of
@@ -494,6 +494,9 @@ def assert_listened(operation: str, body: dict[str, Any], response: Any) -> None
                 segments = [(s["start"], s["end"], s["text"]) for s in answer["segments"]]
                 assert_heard(segments, heard)
             assert ("words" in answer) == ("word" in asked and operation == TRANSCRIPTIONS)
+            words = answer.get("words", [])
+            assert [w["word"] for w in words] in ([], heard.text.split())
+            assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words)), words
         return
     text = response.content.decode("utf-8")
     if fmt == "text":

@@ -118,6 +118,17 @@ class Metrics:
             "voxserve_cache_errors", "Cache failures served as misses, by backend and operation.",
             ["backend", "operation"], registry=r,
         )  # fmt: skip
+        # Live speech over WebSocket (voxserve.server.live); its audio is timed in the
+        # histograms above with route "/v1/audio/speech/live": time to first audio from a
+        # piece of text being cut (its sentence complete) to its first audio sent.
+        self.live_connections = Gauge(
+            "voxserve_live_connections", "Open live speech (WebSocket) sessions.", registry=r
+        )
+        self.live_sessions = Counter(
+            "voxserve_live_sessions",
+            "Live speech sessions finished, by outcome (ok, error, disconnected).",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         # Speech recognition (voxserve.asr), per model.
         self.asr_requests = Counter(
             "voxserve_asr_requests", "Transcriptions and translations finished, by outcome "

@@ -82,6 +82,27 @@ class Settings(BaseSettings):
         "synthesized (Piper: the vocoder runs on it alone); 0: whole sentences only.",
     )  # fmt: skip
 
+    # Live speech over WebSocket (/v1/audio/speech/live): text in as it is written
+    live_idle_seconds: float = Field(
+        1.0, gt=0, le=60,
+        description="Live speech: text buffered without a sentence end is spoken once "
+        "nothing new arrived for this long.",
+    )  # fmt: skip
+    live_hold_seconds: float = Field(
+        3.0, gt=0, le=600,
+        description="Live speech: text still growing without a sentence end is cut at a "
+        "clause (else a word) once its oldest character waited this long.",
+    )  # fmt: skip
+    live_max_sessions: int = Field(64, ge=1, le=100_000)
+    live_max_session_seconds: float = Field(
+        900, gt=0, le=86_400,
+        description="Live speech: a session ends (close 1008) after this long.",
+    )  # fmt: skip
+    live_max_session_chars: int = Field(
+        100_000, ge=1, le=100_000_000,
+        description="Live speech: text one session may send in all (close 1009 beyond).",
+    )  # fmt: skip
+
     # Speech to text
     asr: bool = Field(
         True,

@@ -25,7 +25,7 @@ from voxserve.asr import AsrConfig, Transcriber, discover
 from voxserve.cache import AnyCache, build_cache
 from voxserve.lanes import Lanes
 from voxserve.metrics import Metrics
-from voxserve.server import compat, errors, openai, ops, transcribe
+from voxserve.server import compat, errors, live, openai, ops, transcribe
 from voxserve.server import jobs as job_routes
 from voxserve.server.auth import APIKeyMiddleware
 from voxserve.server.docs import install_docs
@@ -129,6 +129,7 @@ def create_app(
     errors.install(app)
     app.include_router(openai.router)
     app.include_router(transcribe.router)
+    live.install(app)
     app.include_router(compat.router)
     app.include_router(ops.router)
     app.include_router(job_routes.router)
@@ -173,7 +174,7 @@ def _add_middleware(
     routes = [
         *job_routes.router.routes,
         *openai.router.routes, *transcribe.router.routes, *compat.router.routes,
-        *ops.router.routes,
+        *ops.router.routes, *live.router.routes,
     ]  # fmt: skip
     app.add_middleware(ObserveMiddleware, metrics=metrics, routes=routes)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every response

@@ -2,6 +2,8 @@
 
 Off when no key is configured. When on, every route needs a key except the probes and
 the web page's static shell (which holds no data and asks the user for a key itself).
+A WebSocket handshake may come without one (a browser cannot add headers to it): the
+route then takes the key from the session's first message (:data:`DEFERRED_KEY`).
 Keys are compared in constant time and never logged; a request is identified in logs and
 rate limits by a short hash of its key.
 """
@@ -14,10 +16,13 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxserve.logs import annotate
-from voxserve.server.errors import send_error
+from voxserve.server.errors import refusal_send, send_error
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/", "/downloads/")  # downloads check their own signature
+#: Where a WebSocket handshake without a key finds the check for the key its first message
+#: must carry (``scope["state"]``; a callable from key to key id, None when invalid).
+DEFERRED_KEY = "api_key_check"
 
 
 def key_id(key: str) -> str:
@@ -48,8 +53,12 @@ class APIKeyMiddleware:
             matched |= hmac.compare_digest(candidate, known)
         return matched
 
+    def identify(self, key: str) -> str | None:
+        """The key's :func:`key_id` if it is valid, else None."""
+        return key_id(key) if self._valid(key) else None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._keys:
+        if scope["type"] not in ("http", "websocket") or not self._keys:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
@@ -57,6 +66,12 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         key = presented_key(dict(scope["headers"]))
+        if key is None and scope["type"] == "websocket":
+            # A browser's WebSocket cannot send headers: the route must take the key from
+            # the session's first message and check it with this.
+            scope.setdefault("state", {})[DEFERRED_KEY] = self.identify
+            await self.app(scope, receive, send)
+            return
         if key is None or not self._valid(key):
             message = (
                 "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
@@ -64,7 +79,8 @@ class APIKeyMiddleware:
                 else "Invalid API key."
             )
             await send_error(
-                send, 401, message, "authentication_error", "invalid_api_key",
+                refusal_send(scope, send), 401, message,
+                "authentication_error", "invalid_api_key",
                 headers=[(b"www-authenticate", b'Bearer realm="voxserve"')],
             )  # fmt: skip
             return

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Send
+from starlette.types import Message, Scope, Send
 
 from voxserve import errors as e
 from voxserve.server.headers import SECURITY_HEADERS
@@ -110,6 +110,32 @@ async def send_error(
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def refusal_send(scope: Scope, send: Send) -> Send:
+    """Where a middleware sends its refusal (:func:`send_error`) for ``scope``.
+
+    For a WebSocket handshake the refusal goes out as an HTTP response too, through the
+    ASGI denial response extension (uvicorn has it): a client library sees the status and
+    the JSON error. Without the extension the handshake is closed (uvicorn answers 403).
+    """
+    if scope["type"] != "websocket":
+        return send
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+
+        async def deny(message: Message) -> None:
+            await send({**message, "type": "websocket." + message["type"]})
+
+        return deny
+    closed = False
+
+    async def close(message: Message) -> None:
+        nonlocal closed
+        if not closed:
+            closed = True
+            await send({"type": "websocket.close", "code": 1008})
+
+    return close
 
 
 def _retry_after(seconds: float) -> str:

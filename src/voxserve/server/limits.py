@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxserve.admission import Admission
 from voxserve.errors import Overloaded
-from voxserve.server.errors import send_error
+from voxserve.server.errors import refusal_send, send_error
 
 #: Routes that run inference (synthesis, recognition); only these count against the
 #: concurrency and rate limits.
@@ -26,6 +26,10 @@ INFERENCE_PATHS = frozenset({
 })  # fmt: skip
 #: Of those, the routes whose work is background work (voxserve.lanes): transcription.
 BACKGROUND_PATHS = frozenset({"/v1/audio/transcriptions", "/v1/audio/translations"})
+#: WebSocket routes that run inference (live speech). A session is refused at its
+#: handshake while admission would refuse any request, and takes one token of the rate
+#: limit; its sessions are counted and its sentences admitted by the route itself.
+LIVE_PATHS = frozenset({"/v1/audio/speech/live"})
 
 
 class ConcurrencyLimitMiddleware:
@@ -45,6 +49,9 @@ class ConcurrencyLimitMiddleware:
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] in LIVE_PATHS:
+            await self._live(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["path"] not in INFERENCE_PATHS:
             await self.app(scope, receive, send)
             return
@@ -67,6 +74,17 @@ class ConcurrencyLimitMiddleware:
             ticket = scope.get("state", {}).get("ticket")
             if ticket is not None:
                 ticket.close()
+
+    async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            self.admission.check()
+        except Overloaded as exc:
+            await send_error(
+                refusal_send(scope, send), 503, exc.message, "server_error", exc.code,
+                retry_after=exc.retry_after,
+            )  # fmt: skip
+            return
+        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -109,13 +127,17 @@ class RateLimitMiddleware:
         return (1 - bucket.tokens) / self.rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in INFERENCE_PATHS or self.rate <= 0:
+        limited = (scope["type"] == "http" and scope["path"] in INFERENCE_PATHS) or (
+            scope["type"] == "websocket" and scope["path"] in LIVE_PATHS
+        )
+        if not limited or self.rate <= 0:
             await self.app(scope, receive, send)
             return
         wait = self.take(self._client(scope), time.monotonic())
         if wait:
             await send_error(
-                send, 429, f"Rate limit of {self.rate:g} requests per second exceeded.",
+                refusal_send(scope, send), 429,
+                f"Rate limit of {self.rate:g} requests per second exceeded.",
                 "rate_limit_error", "rate_limit_exceeded", retry_after=wait,
             )  # fmt: skip
             return

@@ -1,8 +1,9 @@
 """Per-request observation: request ids, the access log line, and request metrics.
 
 One ASGI middleware, outermost, so it sees every response including refusals by the
-limit and auth middlewares. The route handler adds what only it knows (voice,
-characters, audio seconds, cache result) with :func:`voxserve.logs.annotate`.
+limit and auth middlewares, and every WebSocket session (logged when it ends, as 101).
+The route handler adds what only it knows (voice, characters, audio seconds, cache
+result) with :func:`voxserve.logs.annotate`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class ObserveMiddleware:
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -54,9 +55,14 @@ class ObserveMiddleware:
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
+            # A WebSocket session is 101 once accepted; a refused handshake has the status
+            # of its HTTP answer, or 403 if closed without one (uvicorn answers 403).
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+            kind = message["type"]
+            if kind == "websocket.close" and status == 500:
+                status = 403
+            if kind in ("http.response.start", "websocket.http.response.start", "websocket.accept"):
+                status = message.get("status", 101)
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -73,14 +79,15 @@ class ObserveMiddleware:
             self.metrics.requests.labels(route, str(status)).inc()
             if status >= 400:
                 self.metrics.errors.labels(str(status)).inc()
+            method = scope.get("method", "GET")  # a WebSocket handshake is a GET
             log.info(
                 "%s %s %d",
-                scope["method"],
+                method,
                 route,
                 status,
                 extra={
                     "request_id": request_id,
-                    "method": scope["method"],
+                    "method": method,
                     "route": route,
                     "path": scope["path"][:256],
                     "status": status,

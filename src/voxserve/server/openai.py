@@ -61,15 +61,7 @@ async def create_speech(
     Send ``Cache-Control: no-cache`` to skip the cache read; ``X-Cache`` in the response
     says hit, miss or bypass.
     """
-    if body.model not in MODELS and body.model not in {v.id for v in synth.voices()}:
-        raise UnknownModel(
-            f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
-        )
-    voice_map = synth.settings.voice_map
-    if isinstance(body.voice, CustomVoice):
-        voice = voice_id(body.voice.id, synth.library, voice_map, custom=True)
-    else:
-        voice = voice_id(body.voice, synth.library, voice_map)
+    voice = speech_voice(body, synth)
     # ``instructions`` is accepted and ignored: no installed engine takes a style prompt.
     request = SynthesisRequest(
         text=body.input, voice=voice, format=body.response_format, params=body.params()
@@ -80,6 +72,19 @@ async def create_speech(
         raise UnknownFormat(exc.format, exc.supported, param="response_format") from None
     mode: Mode = "sse" if body.stream_format == "sse" else "stream" if body.stream else "whole"
     return await speech.respond(http, "/v1/audio/speech", plan, mode=mode, bypass=bypass)
+
+
+def speech_voice(body: SpeechRequest, synth: Synthesizer) -> str:
+    """The installed voice that speaks ``body``; raises UnknownModel or UnknownVoice for a
+    ``model`` or ``voice`` this server does not have (the live route shares this)."""
+    if body.model not in MODELS and body.model not in {v.id for v in synth.voices()}:
+        raise UnknownModel(
+            f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
+        )
+    voice_map = synth.settings.voice_map
+    if isinstance(body.voice, CustomVoice):
+        return voice_id(body.voice.id, synth.library, voice_map, custom=True)
+    return voice_id(body.voice, synth.library, voice_map)
 
 
 @router.get("/models", response_model=ModelList)

@@ -202,8 +202,13 @@ class _GracefulTransport(asyncio.Transport):
         return self._transport.get_protocol()
 
 
+#: Largest WebSocket message taken (live speech sends text deltas and small JSON); a
+#: larger one closes the connection with 1009.
+MAX_WS_MESSAGE_BYTES = 2**20
+
 #: Options of uvicorn.Config for every API listener (tests' servers included).
 UVICORN_OPTIONS: dict[str, Any] = {
     "http": H11Protocol,
     "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+    "ws_max_size": MAX_WS_MESSAGE_BYTES,
 }

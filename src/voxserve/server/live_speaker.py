@@ -1,0 +1,236 @@
+"""The speaking half of a live session: queued text segments to one audio stream.
+
+:class:`Speaker` takes the segments a session's reader cut, in order. Whatever has queued
+up while it was busy is spoken as one plan (up to ``max_input_chars``), each segment on
+its own line so its cut stays a sentence end, so the scheduler can read ahead within it.
+Each plan is admitted by estimated work (:class:`~voxserve.admission.Admission`) and
+synthesized by :meth:`Synthesizer.astream <voxserve.synthesizer.Synthesizer.astream>`.
+
+The audio is one stream for the whole session: the sentence silence goes between plans as
+the HTTP route puts it between sentences, one resampler and one encoder run from the first
+sentence to the last. So a session whose cuts fall where ``split_sentences`` cuts the same
+text gives exactly the samples of one HTTP request for that text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from voxserve import errors as e
+from voxserve.admission import Admission
+from voxserve.audio import AudioFormat, Resampler, StreamEncoder, output_sample_rate
+from voxserve.audio import silence as make_silence
+from voxserve.metrics import Metrics
+from voxserve.plan import Plan
+from voxserve.synthesizer import Synthesizer
+from voxserve.types import FloatArray, SynthesisParams, SynthesisRequest, Voice
+
+
+class _End:
+    """The marker queued after the last segment: finish the stream."""
+
+
+END = _End()
+
+
+class SpeakerGone(Exception):
+    """The client hung up or stopped reading: nothing more can be sent."""
+
+
+@dataclass(frozen=True)
+class Voicing:
+    """How a session speaks: what its start message asked for, checked."""
+
+    voice: Voice
+    """The installed voice."""
+    format: AudioFormat
+    """The format of the session's one audio stream."""
+    params: SynthesisParams
+    """Speed, volume, noise, sentence silence and the output rate."""
+
+    @property
+    def output_rate(self) -> int:
+        """Rate of the samples given to the encoder."""
+        return self.params.sample_rate or self.voice.sample_rate
+
+    def started(self) -> dict[str, Any]:
+        """The ``started`` event: what the stream will be."""
+        return {
+            "type": "started",
+            "voice": self.voice.id,
+            "response_format": self.format.name,
+            "content_type": self.format.content_type,
+            "sample_rate": output_sample_rate(self.format, self.output_rate),
+        }
+
+
+class Speaker:
+    """Speaks queued segments into the session's stream; see the module docstring."""
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        synth: Synthesizer,
+        voicing: Voicing,
+        metrics: Metrics,
+        *,
+        admission: Admission,
+        send_timeout: float,
+        route: str = "/v1/audio/speech/live",
+    ) -> None:
+        self.ws = ws
+        self.synth = synth
+        self.voicing = voicing
+        self.metrics = metrics
+        self.admission = admission
+        self.send_timeout = send_timeout
+        self.route = route
+        self._items: deque[tuple[str | _End, float]] = deque()
+        self._ready = asyncio.Event()
+        rate = voicing.voice.sample_rate
+        self._rate = rate
+        # Plans run at the voice's rate; the session resamples once, so that the stream is
+        # continuous across plans as the HTTP route's is across sentences.
+        self._params = replace(voicing.params, sample_rate=None)
+        pause = voicing.params.sentence_silence
+        self._pause = make_silence(pause, rate) if pause > 0 else np.zeros(0, np.float32)
+        self._resampler = Resampler(rate, voicing.output_rate)
+        self._encoder = StreamEncoder(voicing.format, voicing.output_rate)
+        self._position = 0
+        """Samples (at the voice's rate) in the stream so far."""
+        self.sentences = 0
+        """Sentences spoken so far."""
+
+    @property
+    def audio_seconds(self) -> float:
+        return self._position / self._rate
+
+    def queue(self, item: str | _End, now: float = 0.0) -> None:
+        """Queue a segment cut at ``now`` (``time.monotonic()``), or :data:`END`."""
+        self._items.append((item, now))
+        self._ready.set()
+
+    async def run(self) -> None:
+        """Speak every segment until :data:`END`, then end the stream (its last bytes)."""
+        while True:
+            texts, cut_at, end = await self._take()
+            if texts:
+                await self._say("\n".join(texts), cut_at)
+            if end:
+                break
+        tail = self._resampler.flush()
+        data = await run_in_threadpool(self._encoder.feed, tail) if len(tail) else b""
+        data += await run_in_threadpool(self._encoder.finish)
+        if data:
+            await self._send(self.ws.send_bytes(data))
+
+    async def send_json(self, event: dict[str, Any]) -> None:
+        await self._send(self.ws.send_text(json.dumps(event)))
+
+    def close(self) -> None:
+        """Release the encoder (at the end, or when the session is cut short)."""
+        self._encoder.close()
+
+    def summary(self) -> dict[str, Any]:
+        """For the session's access log line."""
+        return {"sentences": self.sentences, "audio_seconds": round(self.audio_seconds, 3)}
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _take(self) -> tuple[list[str], float, bool]:
+        """What has queued up (at least one item): its texts, when the first was cut, and
+        whether the end came with it."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        limit = self.synth.settings.max_input_chars
+        texts: list[str] = []
+        first = self._items[0][1]
+        size = -1
+        while self._items:
+            item, _ = self._items[0]
+            if isinstance(item, _End):
+                self._items.popleft()
+                return texts, first, True
+            if texts and size + 1 + len(item) > limit:
+                break
+            self._items.popleft()
+            texts.append(item)
+            size += 1 + len(item)
+        return texts, first, False
+
+    async def _say(self, text: str, cut_at: float) -> None:
+        voicing = self.voicing
+        request = SynthesisRequest(text, voicing.voice.id, voicing.format.name, self._params)
+        try:
+            plan = self.synth.plan(request)
+        except e.EmptyText:
+            return  # punctuation or symbols only: nothing to say
+        ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
+        try:
+            await self._stream(plan, cut_at, ticket.done)
+        finally:
+            ticket.close()
+        voice = voicing.voice.id
+        self.metrics.characters.labels(voice).inc(len(text))
+
+    async def _stream(self, plan: Plan, cut_at: float, done: Callable[[int], None]) -> None:
+        last = len(plan.sentences) - 1
+        first = True
+        begun = self._position  # where the current sentence's audio starts
+        async for chunk in self.synth.astream(plan):
+            samples = chunk.samples
+            if first and self._position > 0 and len(self._pause):
+                # The pause after the previous plan's last sentence, as HTTP puts it there.
+                await self._send_audio(self._pause)
+                begun = self._position
+            await self._send_audio(samples)
+            if first:
+                first = False
+                self.metrics.time_to_first_audio.labels(
+                    self.route, self.voicing.format.name
+                ).observe(time.monotonic() - cut_at)
+            if not chunk.complete:
+                continue
+            done(chunk.index)
+            pause = len(self._pause) if chunk.index < last else 0
+            await self.send_json(
+                {
+                    "type": "sentence",
+                    "index": self.sentences,
+                    "text": chunk.text,
+                    "offset_seconds": round(begun / self._rate, 4),
+                    "duration_seconds": round((self._position - pause - begun) / self._rate, 4),
+                    "words": [],
+                }
+            )
+            self.sentences += 1
+            begun = self._position
+
+    async def _send_audio(self, samples: FloatArray) -> None:
+        self._position += len(samples)
+        self.metrics.audio_seconds.labels(self.voicing.voice.id).inc(len(samples) / self._rate)
+        resampled = self._resampler.process(samples)
+        data = await run_in_threadpool(self._encoder.feed, resampled)
+        if data:
+            await self._send(self.ws.send_bytes(data))
+
+    async def _send(self, sending: Awaitable[None]) -> None:
+        """Send within the send timeout; a client that hung up or stopped reading is gone."""
+        try:
+            await asyncio.wait_for(sending, self.send_timeout)
+        except TimeoutError:
+            self.metrics.abandoned.labels("stopped_reading").inc()
+            raise SpeakerGone("the client stopped reading") from None
+        except (WebSocketDisconnect, OSError, RuntimeError) as exc:
+            raise SpeakerGone(str(exc)) from exc
