@@ -222,6 +222,8 @@ BENCH_ENV = {
     "VOXSERVE_DEVICE": "cpu",
     "VOXSERVE_ESPEAK": "false",
     "VOXSERVE_LOG_LEVEL": "WARNING",
+    # Wyoming stays on (as served) but never on Home Assistant's 10200, which may be taken.
+    "VOXSERVE_WYOMING_PORT": "0",
 }
 
 

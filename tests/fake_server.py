@@ -66,17 +66,26 @@ class FakeServer:
         *,
         graceful_shutdown: float = 5,
         recognizer: FakeRecognizer | None = None,
+        wyoming: bool = False,
     ) -> None:
-        """``recognizer``: serve speech to text on it (off without one)."""
+        """``recognizer``: serve speech to text on it (off without one). ``wyoming``: serve
+        the Wyoming protocol too, on ``wyoming_port``."""
         self.engine = engine
         self.registry = CollectorRegistry()
         synth = fake_synthesizer(engine, settings)
         self.transcriber = None
         if recognizer is not None:
             self.transcriber = fake_transcriber(recognizer, synth.lanes, settings)
+        self._wyoming: socket.socket | None = None
+        self.wyoming_port = 0
+        if wyoming:
+            self._wyoming = socket.socket()
+            self._wyoming.bind(("127.0.0.1", 0))
+            self.wyoming_port = self._wyoming.getsockname()[1]
         self.app: FastAPI = create_app(
-            settings, synthesizer=synth, transcriber=self.transcriber, registry=self.registry
-        )
+            settings, synthesizer=synth, transcriber=self.transcriber, registry=self.registry,
+            wyoming=self._wyoming,
+        )  # fmt: skip
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
@@ -116,6 +125,8 @@ class FakeServer:
     ) -> None:
         self.stop()
         self._socket.close()
+        if self._wyoming is not None:
+            self._wyoming.close()
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> float:

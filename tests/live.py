@@ -39,6 +39,10 @@ _LISTENING = re.compile(
 )
 
 
+#: The Wyoming listener's line, when it is on (VOXSERVE_WYOMING).
+_WYOMING = re.compile(r"Wyoming \(Home Assistant\) listening on tcp://[\d.]+:(\d+)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,6 +58,8 @@ class LiveServer:
         self.metrics_port = 0
         self.url = ""
         self.metrics_url = ""
+        self.wyoming_port = 0
+        """The Wyoming listener's port (0 when VOXSERVE_WYOMING=false)."""
         self._env = env or {}
         self._timeout = startup_timeout
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in __exit__
@@ -71,6 +77,7 @@ class LiveServer:
             VOXSERVE_HOST="127.0.0.1",
             VOXSERVE_PORT="0",
             VOXSERVE_METRICS_PORT="0",
+            VOXSERVE_WYOMING_PORT="0",  # never Home Assistant's 10200, which may be taken
             VOXSERVE_LOG_LEVEL="INFO",
         )
         env.update(self._env)
@@ -104,6 +111,8 @@ class LiveServer:
         self.url, self.metrics_url = match.group(1), match.group(2)
         self.port = int(self.url.rsplit(":", 1)[1])
         self.metrics_port = int(self.metrics_url.rsplit(":", 1)[1])
+        wyoming = _WYOMING.search(self.log)
+        self.wyoming_port = int(wyoming.group(1)) if wyoming else 0
         return True
 
     def stop(self) -> int | None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from live import LiveServer
+from live import LiveServer, free_port, terminate
 from voxserve.errors import ConfigError
 from voxserve.server.run import QuietThread, bind, serve, url
 from voxserve.settings import Settings
@@ -150,3 +153,62 @@ def test_a_trusted_proxy_names_the_client_the_rate_limit_sees(tmp_path: Path) ->
         assert speak_as(live, "1.2.3.4") == 429  # the limit holds for that client
         assert speak_as(live, "5.6.7.8") == 200  # another client: its own bucket
         assert speak_as(live, None) == 200  # the proxy itself, 127.0.0.1
+
+
+# -- serverless: $PORT, a cold start, SIGTERM ----------------------------------------------
+
+#: Seconds a serverless platform waits after SIGTERM before SIGKILL (Cloud Run: 10).
+PLATFORM_GRACE = 10
+
+
+def test_serve_listens_on_port_and_stops_within_the_grace_period_while_loading(
+    tmp_path: Path,
+) -> None:
+    """The serverless convention: no VOXSERVE_PORT, the platform's $PORT. The first request
+    is answered while the lanes and speech recognition still load in the background, and
+    SIGTERM then (still loading, or not) ends the process cleanly within the grace period.
+    The optimized model saved by this start is what the next one reuses."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSERVE_")}
+    env.update(
+        PORT=str(port),
+        VOXSERVE_HOST="127.0.0.1",
+        VOXSERVE_METRICS_PORT="0",
+        VOXSERVE_WYOMING="false",
+        VOXSERVE_ESPEAK="false",
+        VOXSERVE_LOG_FORMAT="json",
+        VOXSERVE_MODEL_CACHE_DIR=str(tmp_path / "models"),
+    )
+    log = tmp_path / "serve.log"
+    for start in ("first", "next"):
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "voxserve", "serve"], env=env, stdout=out, stderr=out
+            )
+        try:
+            body = {"input": "Hello there.", "response_format": "wav", "stream": True}
+            answer = first_answer(f"http://127.0.0.1:{port}", body, process, deadline=120)
+            assert answer.status_code == 200, log.read_text()
+            assert answer.content[:4] == b"RIFF"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=PLATFORM_GRACE) in CLEAN_EXIT
+        finally:
+            terminate(process, grace=1)
+        text = log.read_text()
+        reused = "reusing the optimized model saved in" in text
+        assert reused == (start == "next"), text
+
+
+def first_answer(
+    url: str, body: dict[str, object], process: subprocess.Popen[bytes], *, deadline: float
+) -> httpx.Response:
+    """The answer to ``body``, sent as soon as the port accepts connections (as a
+    platform holds the request that woke the replica until then)."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline:
+        assert process.poll() is None, f"voxserve exited with {process.returncode}"
+        try:
+            return httpx.post(url + SPEECH, json=body, timeout=60)
+        except httpx.ConnectError:
+            time.sleep(0.02)
+    raise AssertionError(f"nothing listened on {url} within {deadline}s")

@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the HTTP API server")
     serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="API port (VOXSERVE_PORT, default 5002)")
+    serve.add_argument(
+        "--port", type=int, help="API port (VOXSERVE_PORT, else $PORT, default 5002)"
+    )
     serve.add_argument(
         "--metrics-port", type=int, help="metrics port (VOXSERVE_METRICS_PORT, default 8000)"
     )
@@ -276,13 +278,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from voxserve import logs
     from voxserve.server.run import serve
-    from voxserve.settings import Settings
+    from voxserve.settings import Settings, platform_port
 
     overrides = {
         name: value
         for name, value in (
             ("host", args.host),
-            ("port", args.port),
+            ("port", args.port if args.port is not None else platform_port(os.environ)),
             ("metrics_port", args.metrics_port),
             ("trusted_proxies", args.trusted_proxies),
         )

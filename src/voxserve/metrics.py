@@ -151,6 +151,17 @@ class Metrics:
             "voxserve_asr_inference_seconds", "Duration of one recognition step (a window).",
             ["model"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        # The Wyoming door (voxserve.server.wyoming); its audio is timed in the histograms
+        # above with route "wyoming/synthesize" or "wyoming/synthesize-stream".
+        self.wyoming_connections = Gauge(
+            "voxserve_wyoming_connections", "Open Wyoming connections.", registry=r
+        )
+        self.wyoming_requests = Counter(
+            "voxserve_wyoming_requests",
+            "Wyoming requests finished, by kind (describe, synthesize, synthesize-stream, "
+            "transcribe) and outcome (ok, error, cancelled).",
+            ["kind", "outcome"], registry=r,
+        )  # fmt: skip
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
         self.gpu = GpuCollector.register(r)
 

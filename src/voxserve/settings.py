@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -334,6 +335,25 @@ class Settings(BaseSettings):
     def resolved_lanes(self) -> int:
         """Inference lanes: the setting, or one per core of :meth:`resolved_threads`."""
         return self.lanes or self.resolved_threads()
+
+
+def platform_port(environ: Mapping[str, str]) -> int | None:
+    """``$PORT``, the port a serverless platform (Cloud Run, Knative, Heroku-style hosts)
+    tells a container to listen on, when ``VOXSERVE_PORT`` does not name one; else None.
+
+    Only ``voxserve serve`` reads it, and ``--port`` and ``VOXSERVE_PORT`` come first: a
+    bare PORT set for another program must not configure anything else in voxserve.
+    """
+    if any(name.upper() == "VOXSERVE_PORT" for name in environ) or "PORT" not in environ:
+        return None
+    value = environ["PORT"].strip()
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise ConfigError(
+            f"Invalid setting PORT (got {value!r}): the serverless platform's port must be a "
+            "number from 0 to 65535; VOXSERVE_PORT, when set, takes precedence over it.",
+            param="PORT",
+        )
+    return int(value)
 
 
 def usable_cores() -> int:

@@ -16,6 +16,7 @@ engine, all sharing the machine's inference lanes: that is the HTTP server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import threading
@@ -84,11 +85,18 @@ class Synthesizer:
     def voices(self) -> list[Voice]:
         return self.library.voices()
 
-    async def apreload(self) -> list[Engine]:
+    async def apreload(self, *, lanes_later: bool = False) -> list[Engine]:
         """Load the voices ``VOXSERVE_PRELOAD`` asks for on an inference thread, so that
-        the sessions' own threads inherit its lower priority (INFERENCE_NICENESS)."""
+        the sessions' own threads inherit its lower priority (INFERENCE_NICENESS).
+        ``lanes_later``: see :meth:`VoiceLibrary.preload`; then call :meth:`aopen_lanes`."""
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self.library.preload
+            self._executor, functools.partial(self.library.preload, lanes_later=lanes_later)
+        )
+
+    async def aopen_lanes(self) -> list[Engine]:
+        """Open the lanes that :meth:`apreload` left for later, on an inference thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.library.open_lanes
         )
 
     # -- planning ---------------------------------------------------------------------

@@ -71,15 +71,18 @@ def read_config(config_path: Path) -> dict[str, Any]:
 class ModelGraphs:
     """The serialized graphs of one voice."""
 
-    acoustic: bytes
+    acoustic: bytes | Path
     """Phoneme ids to the vocoder's inputs and the durations; the whole model (ids to
-    audio) when ``vocoder`` is None."""
-    vocoder: bytes | None
+    audio) when ``vocoder`` is None. Serialized, or the file of a saved one."""
+    vocoder: bytes | Path | None
     """The vocoder's inputs to audio; None when the graph could not be cut."""
     latent: str
     """Name of the vocoder's input, the latent frames (``""`` without a vocoder)."""
     has_durations: bool
     """Whether the acoustic graph outputs the per-phoneme durations."""
+    optimized: bool = False
+    """Whether the graphs are onnxruntime's optimized ones, saved by an earlier start
+    (:mod:`voxserve.engines.prepared`): loaded with graph optimization off."""
 
 
 def load_model(model_path: Path) -> ModelGraphs:

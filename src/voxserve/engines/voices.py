@@ -122,6 +122,7 @@ class VoiceLibrary:
         self._lock = threading.Lock()
         self._failed: dict[str, str] = {}
         self._load_seconds: dict[str, float] = {}
+        self._lanes_later = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceLibrary:
@@ -196,6 +197,8 @@ class VoiceLibrary:
                 device=settings.device,
                 threads=settings.resolved_threads(),
                 lanes=settings.resolved_lanes(),
+                model_cache=settings.resolved_model_cache_dir(),
+                lanes_later=self._lanes_later,
             )
 
         return {"espeak": espeak, "piper": piper}
@@ -206,14 +209,31 @@ class VoiceLibrary:
             raise VoiceLoadError(f"{voice.id}: no loader for engine {voice.engine!r}")
         return loader(voice)
 
-    def preload(self) -> list[Engine]:
-        """Load the voices ``VOXSERVE_PRELOAD`` asks for; skip and log failures."""
+    def preload(self, *, lanes_later: bool = False) -> list[Engine]:
+        """Load the voices ``VOXSERVE_PRELOAD`` asks for; skip and log failures.
+
+        ``lanes_later``: their Piper engines open their lanes' sessions only when
+        :meth:`open_lanes` is called (a server that wants to be ready first).
+        """
         if self._settings.preload == "none":
             return []
-        if self._settings.preload == "default":
-            default = self._voices.get(self._settings.default_voice)
-            return self.load_all(only=[default] if default else [])
-        return self.load_all()
+        self._lanes_later = lanes_later
+        try:
+            if self._settings.preload == "default":
+                default = self._voices.get(self._settings.default_voice)
+                return self.load_all(only=[default] if default else [])
+            return self.load_all()
+        finally:
+            self._lanes_later = False
+
+    def open_lanes(self) -> list[Engine]:
+        """Open the lanes of the loaded engines that deferred them; returns those engines."""
+        opened = []
+        for engine in self.loaded():
+            if not getattr(engine, "lanes_open", True):
+                engine.open_lanes()  # type: ignore[attr-defined]
+                opened.append(engine)
+        return opened
 
     def load_all(
         self, *, engine: str | None = "piper", only: list[Voice] | None = None

@@ -8,6 +8,7 @@ stops the schedulers and releases the models.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -65,18 +66,35 @@ def build_transcriber(settings: Settings, lanes: Lanes, metrics: Metrics) -> Tra
 async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
     """Load the preloaded voices (VOXSERVE_PRELOAD) and run one real synthesis on each.
 
-    That synthesis runs alone, so on every core; where an engine has lanes, one run on a
-    lane warms that session too (onnxruntime's first run of a session is slow).
+    That synthesis runs alone, on every core (onnxruntime's first run of a session is
+    slow). The lanes' sessions are left to :func:`after_ready`.
     """
-    loop = asyncio.get_running_loop()
-    engines = await synth.apreload()
+    engines = await synth.apreload(lanes_later=True)
     for engine in engines:
         metrics.model_load.labels(engine.voice.id).set(synth.library.load_seconds(engine.voice))
         plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))
         await synth.asynthesize(plan)
-        if engine.lanes > 1:
+
+
+async def after_ready(synth: Synthesizer, listener: Transcriber | None) -> None:
+    """What the first request does not need, loaded once the service is ready (a cold
+    start answers sooner): the lanes' sessions of the preloaded voices, each warmed by one
+    run (until then lane runs share the sessions warm_up warmed), then the speech
+    recognition model (a transcription that comes first waits for it in
+    ``Transcriber.load``). A failure is logged; what failed loads on first use instead."""
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    try:
+        for engine in await synth.aopen_lanes():
+            plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))
             utterances = engine.prepare(plan.sentences[0], plan.params)
             await loop.run_in_executor(None, engine.infer, utterances)
+        if listener is not None:
+            await listener.load(listener.model(None))
+    except Exception:
+        log.exception("loading in the background failed; it is retried on first use")
+        return
+    log.info("background loading done in %.1fs", time.perf_counter() - started)
 
 
 def create_app(
@@ -214,19 +232,23 @@ def _lifespan(
             log_text=settings.log_text, spool_bytes=settings.spool_bytes,
         )  # fmt: skip
         app.state.jobs = job_routes.start_service(settings, synth, admission)
+        app.state.background = None
         try:
             await warm_up(synth, metrics)
-            if listener is not None:
-                await listener.load(listener.model(None))
             metrics.voices_loaded.set(len(synth.library.loaded()))
             app.state.ready = True
             metrics.ready.set(1)
             _log_ready(time.perf_counter() - started, synth, listener, store, keys)
+            app.state.background = asyncio.create_task(after_ready(synth, listener))
             yield
         finally:
             app.state.ready = False
             app.state.draining = True
             metrics.ready.set(0)
+            if app.state.background is not None:
+                app.state.background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await app.state.background
             await app.state.jobs.aclose()
             await synth.aclose()
             if listener is not None:

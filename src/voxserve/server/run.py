@@ -83,7 +83,9 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         # Several processes: uvicorn forks workers that each build the app from the
         # environment. One metrics port cannot serve them all; scale with replicas instead.
         log.warning(
-            "--workers %d: the metrics listener is off; prefer one process per replica", workers
+            "--workers %d: the metrics and Wyoming listeners are off; prefer one process per "
+            "replica",
+            workers,
         )
         os.environ.update(VOXSERVE_HOST=settings.host, VOXSERVE_PORT=str(settings.port))
         uvicorn.run(
@@ -109,11 +111,23 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         metrics_socket = sockets.enter_context(
             bind(settings.host, settings.metrics_port, "VOXSERVE_METRICS_PORT", "--metrics-port")
         )
-        _serve_on(settings, api_socket, metrics_socket)
+        wyoming_socket = None
+        if settings.wyoming:
+            wyoming = bind(
+                settings.wyoming_host, settings.wyoming_port, "VOXSERVE_WYOMING_PORT",
+                "--wyoming-port",
+            )  # fmt: skip
+            wyoming_socket = sockets.enter_context(wyoming)
+        _serve_on(settings, api_socket, metrics_socket, wyoming_socket)
 
 
-def _serve_on(settings: Settings, api_socket: socket.socket, metrics_socket: socket.socket) -> None:
-    app = create_app(settings)
+def _serve_on(
+    settings: Settings,
+    api_socket: socket.socket,
+    metrics_socket: socket.socket,
+    wyoming_socket: socket.socket | None = None,
+) -> None:
+    app = create_app(settings, wyoming=wyoming_socket)
     metrics = uvicorn.Server(
         uvicorn.Config(
             MetricsApp(app.state.metrics.registry),
