@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="metrics port (VOXSERVE_METRICS_PORT, default 8000)"
     )
     serve.add_argument(
+        "--wyoming-port",
+        type=int,
+        help="Wyoming (Home Assistant) port (VOXSERVE_WYOMING_PORT, default 10200; "
+        "VOXSERVE_WYOMING=false turns it off)",
+    )
+    serve.add_argument(
         "--trusted-proxies",
         metavar="ADDRESSES",
         help="proxies whose X-Forwarded-For names the client: IPs and CIDRs, comma separated "
@@ -286,6 +292,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ("host", args.host),
             ("port", args.port if args.port is not None else platform_port(os.environ)),
             ("metrics_port", args.metrics_port),
+            ("wyoming_port", args.wyoming_port),
             ("trusted_proxies", args.trusted_proxies),
         )
         if value is not None

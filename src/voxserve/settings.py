@@ -185,6 +185,23 @@ class Settings(BaseSettings):
     api_keys: str = Field("", repr=False)
     api_key_file: Path = Path("/run/secrets/tts_api_key")
 
+    # Wyoming (Home Assistant): no API keys in that protocol, so a trusted network only.
+    wyoming: bool = Field(
+        True,
+        description="Serve the Wyoming protocol (Home Assistant's voice services) beside HTTP.",
+    )  # fmt: skip
+    wyoming_host: str = Field(
+        "127.0.0.1",
+        description="Address of the Wyoming listener. Wyoming has no API keys: bind it only "
+        "where every client that can reach it is trusted.",
+    )  # fmt: skip
+    wyoming_port: int = Field(10200, ge=0, le=65535)
+    wyoming_zeroconf: bool = Field(
+        False,
+        description="Advertise the Wyoming listener over mDNS (_wyoming._tcp), so Home "
+        "Assistant discovers it.",
+    )  # fmt: skip
+
     # Cache
     cache: Literal["off", "memory", "disk", "redis", "tiered"] = Field(
         "memory",

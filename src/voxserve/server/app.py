@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -35,6 +36,7 @@ from voxserve.server.headers import SecurityHeadersMiddleware
 from voxserve.server.limits import ConcurrencyLimitMiddleware, RateLimitMiddleware
 from voxserve.server.observe import ObserveMiddleware
 from voxserve.server.speech import SpeechResponder
+from voxserve.server.wyoming import Doors, WyomingServer
 from voxserve.settings import Settings
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
@@ -104,12 +106,14 @@ def create_app(
     transcriber: Transcriber | None = None,
     cache: AnyCache | None = None,
     registry: CollectorRegistry | None = None,
+    wyoming: socket.socket | None = None,
 ) -> FastAPI:
     """The API application. Pass ``synthesizer``, ``transcriber``, ``cache`` or ``registry``
     to inject your own (a transcriber only with the synthesizer whose lanes it shares).
 
     An injected synthesizer, transcriber or cache is closed by the app's lifespan like its
-    own.
+    own. ``wyoming``: a bound TCP socket to serve the Wyoming protocol on once the voices
+    are warm (voxserve.server.wyoming; ``voxserve serve`` binds VOXSERVE_WYOMING_PORT).
     """
     settings = settings or Settings.load()
     metrics = Metrics(registry)
@@ -127,7 +131,7 @@ def create_app(
 
     lifespan = _lifespan(
         settings, metrics, admission, keys,
-        synthesizer=synthesizer, transcriber=transcriber, cache=cache,
+        synthesizer=synthesizer, transcriber=transcriber, cache=cache, wyoming=wyoming,
     )  # fmt: skip
     app = FastAPI(
         title="voxserve",
@@ -207,6 +211,7 @@ def _lifespan(
     synthesizer: Synthesizer | None,
     transcriber: Transcriber | None,
     cache: AnyCache | None,
+    wyoming: socket.socket | None = None,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan: builds (or takes) every resource, warms up, releases at the end."""
 
@@ -231,8 +236,9 @@ def _lifespan(
             synth, metrics, store, admission,
             log_text=settings.log_text, spool_bytes=settings.spool_bytes,
         )  # fmt: skip
-        app.state.jobs = job_routes.start_service(settings, synth, admission)
+        app.state.wyoming = None
         app.state.background = None
+        app.state.jobs = job_routes.start_service(settings, synth, admission)
         try:
             await warm_up(synth, metrics)
             metrics.voices_loaded.set(len(synth.library.loaded()))
@@ -240,6 +246,8 @@ def _lifespan(
             metrics.ready.set(1)
             _log_ready(time.perf_counter() - started, synth, listener, store, keys)
             app.state.background = asyncio.create_task(after_ready(synth, listener))
+            if wyoming is not None:
+                app.state.wyoming = await _start_wyoming(app, wyoming)
             yield
         finally:
             app.state.ready = False
@@ -249,6 +257,8 @@ def _lifespan(
                 app.state.background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await app.state.background
+            if app.state.wyoming is not None:
+                await app.state.wyoming.stop()
             await app.state.jobs.aclose()
             await synth.aclose()
             if listener is not None:
@@ -257,6 +267,19 @@ def _lifespan(
                 await store.close()
 
     return lifespan
+
+
+async def _start_wyoming(app: FastAPI, sock: socket.socket) -> WyomingServer:
+    """The Wyoming listener on ``sock``, sharing the app's synthesizer, transcriber,
+    admission, cache and metrics (server/wyoming/)."""
+    state = app.state
+    doors = Doors(
+        state.settings, state.synthesizer, state.transcriber, state.admission, state.cache,
+        state.metrics, version=_version(),
+    )  # fmt: skip
+    server = WyomingServer(doors, sock)
+    await server.start()
+    return server
 
 
 def _log_ready(
