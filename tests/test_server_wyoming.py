@@ -31,6 +31,7 @@ from fakes import FakeEngine, FakeRecognizer
 from voxserve.errors import ConfigError
 from voxserve.server.run import serve
 from voxserve.server.wyoming.buffer import SentenceBuffer
+from voxserve.server.wyoming.info import language_tag
 from voxserve.server.wyoming.service import SERVICE_TYPE, Advertisement, advertised_host
 from voxserve.server.wyoming.speak import SAMPLES_PER_CHUNK
 from voxserve.settings import Settings
@@ -66,7 +67,7 @@ def counted(server: FakeServer, kind: str, outcome: str, count: int = 1) -> None
 
 
 def http_pcm(server: FakeServer, text: str, **params: object) -> bytes:
-    body = {"input": text, "response_format": "pcm", "stream": False, **params}
+    body = {"input": text, "response_format": "pcm", "stream": True, **params}
     response = httpx.post(server.url + SPEECH, json=body, timeout=30)
     assert response.status_code == 200, response.text
     return response.content
@@ -97,6 +98,15 @@ def test_describe_lists_every_voice_and_model_and_says_it_streams(server: FakeSe
     assert asr.supports_transcript_streaming
     assert [(m.name, m.languages) for m in asr.models] == [("fake-asr", ["en"])]
     assert server.metric("voxserve_wyoming_requests_total", kind="describe", outcome="ok") == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "tag"),
+    [("en_US", "en_US"), ("en-us", "en_US"), ("en_us", "en_US"), ("de", "de"), ("cmn", "cmn"),
+     ("en-gb-x-rp", "en_GB_x_rp")],
+)  # fmt: skip
+def test_languages_are_written_as_home_assistant_writes_them(code: str, tag: str) -> None:
+    assert language_tag(code) == tag
 
 
 def test_without_speech_recognition_no_asr_program_and_transcribe_is_refused() -> None:

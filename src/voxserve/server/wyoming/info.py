@@ -74,9 +74,18 @@ def _voice(voice: Voice) -> TtsVoice:
         attribution=_ATTRIBUTION.get(voice.engine, _VOXSERVE),
         installed=True,
         version=voice.digest[:12] or None,
-        languages=[voice.language],
+        languages=[language_tag(voice.language)],
         speakers=[TtsVoiceSpeaker(name=n) for n in names] if len(names) > 1 else None,
     )
+
+
+def language_tag(code: str) -> str:
+    """A voice's language as Piper and Home Assistant write it: ``en_US`` for espeak-ng's
+    ``en-us`` (or ``en_us``); codes without a two-letter region stay as they are."""
+    parts = code.replace("-", "_").split("_")
+    if len(parts) >= 2 and len(parts[1]) == 2 and parts[1].isalpha():
+        parts = [parts[0].lower(), parts[1].upper(), *parts[2:]]
+    return "_".join(parts)
 
 
 def _model(transcriber: Transcriber, model_id: str) -> AsrModel:
