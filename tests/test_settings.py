@@ -298,4 +298,3 @@ def test_lanes_are_named_lanes_and_the_old_name_still_works(
     monkeypatch.setenv("VOXSERVE_INFERENCE_WORKERS", "2")
     assert Settings.load().resolved_lanes() == 2
     assert env_names("lanes") == ["VOXSERVE_LANES", "VOXSERVE_INFERENCE_WORKERS"]
-
