@@ -241,6 +241,7 @@ def test_json_text_and_verbose_json() -> None:
     assert [w["word"] for w in verbose["words"]] == ["Hello", "there."]
     verbose = json.loads(render(result, "verbose_json", task="translate"))
     assert verbose["task"] == "translate"
+    assert verbose["language"] == "english"
     assert [s["id"] for s in verbose["segments"]] == [0, 1, 2]
     assert "words" not in verbose
 

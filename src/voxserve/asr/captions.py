@@ -62,7 +62,9 @@ def verbose(
     """OpenAI's ``verbose_json``: the text, its segments and, if asked, its words."""
     body: dict[str, Any] = {
         "task": task,
-        "language": result.info.language,
+        # A translation is in English whatever was spoken (OpenAI says "english"); a
+        # transcription names the spoken language by its ISO-639-1 code.
+        "language": "english" if task == "translate" else result.info.language,
         "duration": round(result.info.duration, 3),
         "text": result.text,
     }
