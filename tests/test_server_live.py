@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -412,3 +414,53 @@ def test_the_agents_page_client_speaks(
     audio = (tmp_path / "reply.wav").read_bytes()
     assert audio[:4] == b"RIFF"
     assert audio.endswith(http_speech(server, "Sure! Dr. Lee paid $3.50. See you."))
+
+
+# -- the audio, however the text is cut ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[FakeServer]:
+    with FakeServer(FakeEngine(), fake_settings()) as running:
+        yield running
+
+
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(TEXT)), max_size=12))
+def test_any_pieces_give_the_http_audio(shared_server: FakeServer, cuts: list[int]) -> None:
+    """However the text is cut into deltas (mid-word, mid-number, after "Dr"), the session
+    speaks the sentences of one HTTP request, sample for sample."""
+    bounds = sorted({0, len(TEXT), *cuts})
+    pieces = [TEXT[a:b] for a, b in itertools.pairwise(bounds)]
+    audio, _ = speak(shared_server, pieces)
+    assert audio == http_speech(shared_server, TEXT)
+
+
+def test_shutdown_closes_sessions_with_1012() -> None:
+    with FakeServer(FakeEngine(), fake_settings()) as server, session(server, {}) as ws:
+        ws.recv(timeout=10)  # started
+        server.server.should_exit = True
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert ws.close_code == 1012
+        wait_until(
+            lambda: server.metric("voxserve_live_sessions_total", outcome="disconnected") == 1,
+            timeout=10, what="the session to end",
+        )  # fmt: skip
+
+
+def test_a_client_that_stops_reading_is_dropped() -> None:
+    engine = FakeEngine(samples_per_char=10_000)  # about 1 MB of PCM per sentence
+    text = " ".join(f"Sentence number {i} is spoken here." for i in range(20))
+    with (
+        FakeServer(engine, fake_settings(send_timeout_seconds=0.5)) as server,
+        session(server, {"input": text}, max_queue=1, close_timeout=0.5) as ws,
+    ):
+        send(ws, "end")  # and never read: the socket's buffers fill up
+        wait_until(
+            lambda: server.metric("voxserve_requests_abandoned_total", reason="stopped_reading")
+            == 1,
+            timeout=20, what="the server to drop the client",
+        )  # fmt: skip
+        wait_until(lambda: server.app.state.live_sessions == 0, timeout=10, what="the session")
+    assert len([t for t in engine.inferred() if t.startswith("Sentence")]) < 20
