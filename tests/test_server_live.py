@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from fake_server import FakeServer, fake_settings, wait_until
 from fakes import FakeEngine
 from voxserve.server.limits import LIVE_PATHS
 from voxserve.server.live import LIVE_PATH
+from voxserve.server.protocol import MAX_WS_MESSAGE_BYTES
 
 pytestmark = pytest.mark.inprocess
 
@@ -464,3 +466,19 @@ def test_a_client_that_stops_reading_is_dropped() -> None:
         )  # fmt: skip
         wait_until(lambda: server.app.state.live_sessions == 0, timeout=10, what="the session")
     assert len([t for t in engine.inferred() if t.startswith("Sentence")]) < 20
+
+
+def test_a_message_over_the_size_limit_closes_with_1009(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with session(server, {}) as ws:
+        ws.recv(timeout=10)  # started
+        send(ws, "text", delta="x" * MAX_WS_MESSAGE_BYTES)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert ws.close_code == 1009
+    wait_until(
+        lambda: server.metric("voxserve_live_sessions_total", outcome="disconnected") == 1,
+        timeout=10, what="the session to end",
+    )  # fmt: skip
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -118,6 +118,15 @@ class H11Protocol(h11_impl.H11Protocol):
             return  # answered and closing: what the client still sends is dropped
         super().data_received(data)
 
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        # The connection stops being HTTP: the WebSocket protocol gets the socket's own
+        # transport, whose close() is a close. (h11 still thinks the client is sending a
+        # body, so the graceful one would half-close and linger, and the WebSocket
+        # protocol's own close frame after a refused message would fail to write.)
+        assert isinstance(self.transport, _GracefulTransport)
+        self.transport = self.transport.inner
+        super().handle_websocket_upgrade(event)
+
     def send_400_response(self, msg: str) -> None:
         refusal = _incomplete_head_refusal(self.conn.trailing_data[0])
         log.info("refused a request head: %d %s", refusal.status, refusal.code)
@@ -149,6 +158,11 @@ class _GracefulTransport(asyncio.Transport):
         self._transport = transport
         self._still_sending = still_sending
         self._linger: asyncio.TimerHandle | None = None
+
+    @property
+    def inner(self) -> asyncio.Transport:
+        """The socket's own transport."""
+        return self._transport
 
     def close(self) -> None:
         if self._linger is not None or self._transport.is_closing():
