@@ -66,6 +66,9 @@ class Plan:
     """Normalized sentences, each at most ``max_sentence_chars`` long."""
     input_chars: int
     """Characters of the text as the client sent it (what usage and metrics count)."""
+    words: str = ""
+    """Time each word (docs/captions.md), and how the response carries them: ``""`` not
+    at all, else a name of its form (``json``, ``srt``, ``vtt``, ``sse``, ``chunks``)."""
 
     @property
     def output_rate(self) -> int:
@@ -78,7 +81,8 @@ class Plan:
         Two requests share it only if their audio would be identical: it hashes the
         engine, the voice, the model file's digest, the normalized sentences, every
         synthesis parameter, the format, the output rate, whether the response is
-        streamed (a streamed WAV's header differs from a whole one) and AUDIO_VERSION.
+        streamed (a streamed WAV's header differs from a whole one), AUDIO_VERSION and,
+        where the response carries word timings, their form.
         """
         voice = self.voice
         material = {
@@ -92,5 +96,7 @@ class Plan:
             "rate": self.output_rate,
             "streamed": streamed,
         }
+        if self.words:  # absent otherwise: the keys of plain audio stay as they were
+            material["words"] = self.words
         blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()

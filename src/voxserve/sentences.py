@@ -4,14 +4,16 @@
 after it, resampling), for the synchronous path and the scheduled one alike.
 :class:`SentenceStream` is the scheduled path of one request: what it has queued, when
 each sentence is due, and the head and rest of a stream's first sentence.
+:class:`WordClock` times a sentence's words in the response (``Plan.words``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,8 @@ from voxserve.engines.base import Engine, Head
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
 from voxserve.scheduler import Scheduler
-from voxserve.types import AudioChunk, FloatArray
+from voxserve.types import AudioChunk, FloatArray, WordTiming
+from voxserve.words import align, shift
 
 #: Sentences of one request queued ahead of the one being delivered.
 STREAM_LOOKAHEAD = 2
@@ -38,6 +41,7 @@ def finish_chunk(
     rate: int,
     *,
     complete: bool = True,
+    words: tuple[WordTiming, ...] = (),
 ) -> AudioChunk:
     """The chunk of sentence ``index`` (or of its start, when not ``complete``)."""
     samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
@@ -55,19 +59,50 @@ def finish_chunk(
         index=index,
         text=plan.sentences[index],
         complete=complete,
+        words=words,
     )
+
+
+class WordClock:
+    """Where each sentence of a response starts, to time its words from the response's
+    start: counted in the engine's samples (resampling keeps times), each sentence's
+    audio and the silence after it."""
+
+    def __init__(self, plan: Plan, rate: int) -> None:
+        self._plan = plan
+        self._rate = rate
+        self._at = 0
+        pause = plan.params.sentence_silence
+        self._pause = round(pause * rate) if pause > 0 else 0
+
+    def words(self, index: int, heads: Sequence[Head]) -> tuple[WordTiming, ...]:
+        """Sentence ``index``'s written words, from the whole heads of its utterances (all
+        but the last whole: only a sentence of one utterance is cut into head and rest)."""
+        spoken: list[WordTiming] = []
+        offset = 0
+        for head in heads:
+            spoken.extend(shift(head.words, offset / self._rate))
+            offset += len(head.audio)
+        return shift(align(self._plan.sentences[index], spoken), self._at / self._rate)
+
+    def advance(self, index: int, samples: int) -> None:
+        """Sentence ``index`` took ``samples`` of the engine's audio (its pause aside)."""
+        last = index == len(self._plan.sentences) - 1
+        self._at += samples + (0 if last else self._pause)
 
 
 @dataclass
 class _Queued:
-    """One sentence's work in the scheduler: its utterances' audio, or the head of its
-    single utterance (a stream's first sentence)."""
+    """One sentence's work in the scheduler: its utterances' audio, the head of its
+    single utterance (a stream's first sentence), or its utterances whole with their word
+    timings (``timed``: heads of math.inf seconds)."""
 
     audio: list[asyncio.Future[FloatArray]] = field(default_factory=list)
     head: asyncio.Future[Head] | None = None
+    timed: list[asyncio.Future[Head]] = field(default_factory=list)
 
     def futures(self) -> list[asyncio.Future[Any]]:
-        return [*self.audio, *([self.head] if self.head is not None else [])]
+        return [*self.audio, *self.timed, *([self.head] if self.head is not None else [])]
 
 
 class SentenceStream:
@@ -111,28 +146,41 @@ class SentenceStream:
         self._resampler = Resampler(engine.sample_rate, plan.output_rate)
         self._pending: deque[_Queued] = deque()
         """Sentences queued in the scheduler, the next to deliver first."""
+        self._words = WordClock(plan, engine.sample_rate) if plan.words else None
 
     async def chunks(self) -> AsyncIterator[AudioChunk]:
         """Every sentence's chunk in order (a stream's first may come in two)."""
         for index in range(len(self._plan.sentences)):
             self._queue_ahead(index)
             current = self._pending[0]
+            words: tuple[WordTiming, ...] = ()
             if current.head is not None:
                 head = await current.head
+                words = self._words.words(index, [head]) if self._words else ()
                 if head.rest is not None:
-                    chunk = self._finish(0, [head.audio], complete=False)
+                    chunk = self._finish(0, [head.audio], complete=False, words=words)
+                    words = ()  # they came with the head
                     self._clock.sent(0, chunk.duration, time.monotonic(), complete=False)
                     # Made while the head plays: due when playback reaches its end.
                     due = self._clock.due(0)
                     self._pending[0] = _Queued(audio=self._sched.submit_rest([head.rest], due=due))
                     yield chunk
-                    pieces = [await f for f in self._pending[0].audio]
+                    pieces = [head.audio, *[await f for f in self._pending[0].audio]]
+                    chunk = self._finish(index, pieces[1:], words=words)
                 else:
                     pieces = [head.audio]
+                    chunk = self._finish(index, pieces, words=words)
+            elif current.timed:
+                heads = [await f for f in current.timed]
+                words = self._words.words(index, heads) if self._words else ()
+                pieces = [h.audio for h in heads]
+                chunk = self._finish(index, pieces, words=words)
             else:
                 pieces = [await f for f in current.audio]
+                chunk = self._finish(index, pieces)
             self._pending.popleft()
-            chunk = self._finish(index, pieces)
+            if self._words is not None:
+                self._words.advance(index, sum(len(p) for p in pieces))
             if not self._whole:
                 gap = self._clock.sent(index, chunk.duration, time.monotonic())
                 if gap > 0:  # the listener heard silence waiting for this sentence
@@ -160,13 +208,24 @@ class SentenceStream:
             if ahead == 0 and self._head_seconds and len(utterances) == 1:
                 (head,) = self._sched.submit_head(utterances, self._head_seconds, due=due)
                 self._pending.append(_Queued(head=head))
+            elif self._words is not None:
+                # Whole heads: each utterance's audio with its word timings.
+                heads = self._sched.submit_head(utterances, math.inf, due=due)
+                self._pending.append(_Queued(timed=heads))
             else:
                 read_ahead = self._clock.read_ahead(ahead)
                 futures = self._sched.submit(utterances, due=due, read_ahead=read_ahead)
                 self._pending.append(_Queued(audio=futures))
 
-    def _finish(self, index: int, pieces: list[FloatArray], *, complete: bool = True) -> AudioChunk:
+    def _finish(
+        self,
+        index: int,
+        pieces: list[FloatArray],
+        *,
+        complete: bool = True,
+        words: tuple[WordTiming, ...] = (),
+    ) -> AudioChunk:
         return finish_chunk(
             self._plan, index, pieces, self._resampler, self._engine.sample_rate,
-            complete=complete,
+            complete=complete, words=words,
         )  # fmt: skip

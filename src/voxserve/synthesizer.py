@@ -19,6 +19,7 @@ import asyncio
 import functools
 import io
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ from voxserve.lanes import Lanes, yield_to_loop
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan, check_params
 from voxserve.scheduler import Scheduler
-from voxserve.sentences import STREAM_LOOKAHEAD, SentenceStream, finish_chunk
+from voxserve.sentences import STREAM_LOOKAHEAD, SentenceStream, WordClock, finish_chunk
 from voxserve.settings import Settings
 from voxserve.text import normalize, split_sentences
 from voxserve.types import (
@@ -47,6 +48,7 @@ from voxserve.types import (
     AudioChunk,
     SynthesisRequest,
     Voice,
+    WordTiming,
 )
 
 log = logging.getLogger(__name__)
@@ -166,11 +168,20 @@ class Synthesizer:
     def stream_plan(self, plan: Plan) -> Iterator[AudioChunk]:
         engine = self.library.engine(plan.voice)
         resampler = Resampler(engine.sample_rate, plan.output_rate)
+        clock = WordClock(plan, engine.sample_rate) if plan.words else None
         for index in range(len(plan.sentences)):
             utterances = engine.prepare(plan.sentences[index], plan.params)
+            words: tuple[WordTiming, ...] = ()
             with self._sync_lock:
-                pieces = engine.infer(utterances, exclusive=True) if utterances else []
-            yield finish_chunk(plan, index, pieces, resampler, engine.sample_rate)
+                if clock is None:
+                    pieces = engine.infer(utterances, exclusive=True) if utterances else []
+                else:  # whole heads: the audio with its word timings
+                    heads = engine.infer_head(utterances, math.inf, exclusive=True)
+                    pieces = [head.audio for head in heads]
+            if clock is not None:
+                words = clock.words(index, heads)
+                clock.advance(index, sum(len(p) for p in pieces))
+            yield finish_chunk(plan, index, pieces, resampler, engine.sample_rate, words=words)
 
     def stream_encoded(self, request: SynthesisRequest) -> Iterator[bytes]:
         """Yield encoded bytes of ``request.format`` as sentences are synthesized."""

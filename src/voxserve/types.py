@@ -96,6 +96,18 @@ class Utterance:
 
 
 @dataclass(frozen=True)
+class WordTiming:
+    """When one word is spoken (docs/captions.md)."""
+
+    word: str
+    """The word as written in the normalized text (an engine's own timings: its phonemes)."""
+    start: float
+    """Seconds from the start of the response's audio to the word's first sound."""
+    end: float
+    """Seconds from the start of the response's audio to the word's last sound."""
+
+
+@dataclass(frozen=True)
 class AudioChunk:
     """Synthesized audio for one sentence, or for its start, as the stream yields it."""
 
@@ -111,6 +123,10 @@ class AudioChunk:
     complete: bool = True
     """False for the start of a sentence sent before the rest was synthesized (a stream's
     first sentence); the next chunk, of the same index, completes it."""
+    words: tuple[WordTiming, ...] = ()
+    """The sentence's words, timed from the start of the response (``Plan.words`` only;
+    engines without durations give none). A sentence's words come with its first chunk, so
+    a head's may end after the head does."""
 
     @property
     def duration(self) -> float:

@@ -9,7 +9,8 @@ A stream's first sentence can be spoken before all of it is synthesized:
 :meth:`Engine.infer_rest` turns into the remaining audio. Head and rest together are the
 audio :meth:`Engine.infer` gives. Piper does the acoustic model for the whole sentence, then
 runs the vocoder on the head alone; engines that cannot stop early return all of the
-audio as the head (:func:`whole_heads`), with no rest.
+audio as the head (:func:`whole_heads`), with no rest. A head also says when each spoken
+word is (:attr:`Head.words`), where the engine knows.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
+from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice, WordTiming
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class Head:
     """Mono float32 samples from the start."""
     rest: Rest | None
     """The remainder to synthesize; None when ``audio`` is all of it."""
+    words: tuple[WordTiming, ...] = ()
+    """When each of the utterance's spoken words (Piper: a group of phonemes between
+    spaces, written in them) starts and ends, in seconds from the start of its audio, the
+    rest included; empty where the engine cannot tell. A caller that wants the timings of
+    a whole utterance asks for a head of ``math.inf`` seconds."""
 
 
 def whole_heads(engine: Engine, batch: Sequence[Utterance], *, exclusive: bool) -> list[Head]:

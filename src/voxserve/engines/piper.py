@@ -10,8 +10,11 @@ duration unit), and lets the vocoder run on part of a sentence: the graph is cut
 from __future__ import annotations
 
 import logging
+import math
+import sys
 import threading
-from collections.abc import Callable, Sequence
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -26,7 +29,7 @@ from voxserve.engines.base import Head, Rest, whole_heads
 from voxserve.engines.piper_model import ModelGraphs, read_config
 from voxserve.engines.prepared import prepared_graphs, published
 from voxserve.errors import EngineError, InvalidParameter, VoiceLoadError
-from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
+from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice, WordTiming
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class _Latent:
     """Latent frames, shape (1, channels, n)."""
     head: int = 0
     """Frames already vocoded (by infer_head)."""
+    durations: npt.NDArray[np.int64] | None = None
+    """Frames of each phoneme id (None where the graph gives no durations)."""
 
     @property
     def length(self) -> int:
@@ -176,6 +181,7 @@ class PiperEngine:
         self._sid = "sid" in {i.name for i in alone.acoustic.get_inputs()}
         # PiperVoice is used only for its phonemizer (espeak-ng bundled in piper-tts).
         self._phonemizer = PiperVoice(session=alone.acoustic, config=config)
+        self._symbols = _Symbols(config.phoneme_id_map)
         self.batching = on_gpu if batching is None else batching
         log.info(
             "loaded voice %s on %s, %d lane(s), vocoder %s",
@@ -280,7 +286,12 @@ class PiperEngine:
         sessions = self._sessions(exclusive)
         if sessions.vocoder is None:
             return whole_heads(self, batch, exclusive=exclusive)
-        head = max(1, round(seconds * self.sample_rate / self._hop))
+        # math.inf: the whole utterance, with its word timings.
+        head = (
+            max(1, round(seconds * self.sample_rate / self._hop))
+            if math.isfinite(seconds)
+            else sys.maxsize
+        )
 
         def run(items: list[Utterance]) -> list[Head]:
             latents = self._acoustic(sessions, items)
@@ -293,7 +304,11 @@ class PiperEngine:
             ]
             audio = self._vocode(sessions, spans)
             return [
-                Head(a, Rest(u, _Latent(lat.frames, head)) if c else None)
+                Head(
+                    a,
+                    Rest(u, _Latent(lat.frames, head)) if c else None,
+                    self._word_times(u.ids, lat.durations),
+                )
                 for u, lat, a, c in zip(items, latents, audio, cut, strict=True)
             ]
 
@@ -374,9 +389,41 @@ class PiperEngine:
         frames, durations = self._call(sessions.acoustic, feeds)
         durations = durations.reshape(len(items), -1)
         return [
-            _Latent(np.ascontiguousarray(frames[row : row + 1, :, : int(durations[row, :n].sum())]))
+            _Latent(
+                np.ascontiguousarray(frames[row : row + 1, :, : int(durations[row, :n].sum())]),
+                durations=durations[row, :n].astype(np.int64),
+            )
             for row, n in enumerate(lengths)
         ]
+
+    def _word_times(
+        self, ids: Sequence[int], durations: npt.NDArray[np.int64] | None
+    ) -> tuple[WordTiming, ...]:
+        """When each spoken word (phonemes between two spaces) starts and ends: from the
+        start of its first phoneme to the end of the blank after its last one; the pauses
+        of punctuation and the spaces are between words."""
+        if durations is None:
+            return ()
+        frame = self._hop / self.sample_rate
+        ends = np.cumsum(durations)
+        words: list[WordTiming] = []
+        spoken: list[str] = []
+        first = last = -1
+        symbols = self._symbols
+        for i, pid in enumerate([*ids, symbols.space]):
+            if pid == symbols.space:
+                if spoken:
+                    start = float(ends[first] - durations[first]) * frame
+                    words.append(WordTiming("".join(spoken), start, float(ends[last]) * frame))
+                spoken, first, last = [], -1, -1
+            elif pid == symbols.blank:
+                if last == i - 1 >= 0:
+                    last = i
+            elif pid not in symbols.silent:
+                first = i if first < 0 else first
+                last = i
+                spoken.append(symbols.names.get(pid, "?"))
+        return tuple(words)
 
     def _vocode(
         self, sessions: _Sessions, spans: list[tuple[FloatArray, int, int]]
@@ -429,6 +476,26 @@ class PiperEngine:
             np.ascontiguousarray(audio[row, skip * hop : (skip + count) * hop], dtype=np.float32)
             for row, (_, skip, count) in enumerate(windows)
         ]
+
+
+class _Symbols:
+    """What a voice's phoneme ids mean for word timings."""
+
+    def __init__(self, id_map: Mapping[str, Sequence[int]]) -> None:
+        def first(name: str) -> int:
+            ids = id_map.get(name)
+            return int(ids[0]) if ids else -1
+
+        self.space = first(" ")
+        self.blank = first("_")
+        self.names = {int(ids[0]): name for name, ids in id_map.items() if ids}
+        """Each id's phoneme."""
+        self.silent = {first("^"), first("$")} | {
+            int(ids[0])
+            for name, ids in id_map.items()
+            if ids and all(unicodedata.category(c)[0] in "PZ" for c in name)
+        }
+        """Ids that are no sound of a word: sentence start and end, punctuation."""
 
 
 def _session(
