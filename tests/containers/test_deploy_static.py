@@ -41,6 +41,10 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "voices": {"existingClaim": "voxserve-voices"},
         "apiKeys": {"keys": ["key-one", "key-two"]},
         "imagePullSecrets": [{"name": "regcred"}],
+        "wyoming": {
+            "enabled": True,
+            "clients": [{"podSelector": {"matchLabels": {"app": "home-assistant"}}}],
+        },
     },
     "minimal": {
         "autoscaling": {"enabled": False},
@@ -161,6 +165,19 @@ def test_compose_voxserve_service_is_replicated_limited_and_keyed(tmp_path: Path
     assert "/readyz" in " ".join(voxserve["healthcheck"]["test"])
     # Longer than voxserve's 30 s drain, so in-flight requests finish before SIGKILL.
     assert voxserve["stop_grace_period"] == "40s"
+
+
+def test_compose_serves_wyoming_on_the_internal_network_only(tmp_path: Path) -> None:
+    """Wyoming has no API keys: the replicas listen for it on every address of their
+    container, which only the internal network reaches (nothing publishes 10200)."""
+    voxserve = compose_model(tmp_path)["services"]["voxserve"]
+    environment = voxserve["environment"]
+    assert (environment["VOXSERVE_WYOMING"], environment["VOXSERVE_WYOMING_HOST"]) == (
+        "true", "0.0.0.0",
+    )  # fmt: skip
+    assert "VOXSERVE_WYOMING_PORT" not in environment  # 10200, as Home Assistant expects
+    assert voxserve["networks"] == {"internal": None}
+    assert "ports" not in voxserve
 
 
 def test_nginx_config_streams_unbuffered_with_keepalive_and_limits() -> None:
@@ -299,6 +316,43 @@ def test_chart_network_policy_admits_ingress_to_api_and_prometheus_to_metrics() 
     }
     assert policy["policyTypes"] == ["Ingress"]
     assert all(len(rule["ports"]) == 1 for rule in policy["ingress"])
+
+
+def test_chart_serves_wyoming_only_when_asked_on_a_cluster_ip_to_its_clients() -> None:
+    """Off by default (VOXSERVE_WYOMING=false). On: a ClusterIP Service of its own (the API
+    Service's type may be changed, the Ingress never routes it), and the NetworkPolicy
+    admits wyoming.clients to that port and nobody else (no clients: no rule, no one)."""
+    off = objects({})
+    assert off[("ConfigMap", f"{RELEASE}-voxserve")]["data"]["VOXSERVE_WYOMING"] == "false"
+    assert ("Service", f"{RELEASE}-voxserve-wyoming") not in off
+
+    on = objects(VALUE_SETS["everything"])
+    config = on[("ConfigMap", f"{RELEASE}-voxserve")]["data"]
+    assert (config["VOXSERVE_WYOMING_HOST"], config["VOXSERVE_WYOMING_PORT"]) == (
+        "0.0.0.0", "10200",
+    )  # fmt: skip
+    assert "VOXSERVE_WYOMING" not in config
+    service = on[("Service", f"{RELEASE}-voxserve-wyoming")]["spec"]
+    assert service["type"] == "ClusterIP"
+    assert service["ports"] == [
+        {"name": "wyoming", "port": 10200, "targetPort": "wyoming", "protocol": "TCP"}
+    ]
+    container = on[("Deployment", f"{RELEASE}-voxserve")]["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    assert {"name": "wyoming", "containerPort": 10200, "protocol": "TCP"} in container["ports"]
+    api = on[("Service", f"{RELEASE}-voxserve")]["spec"]["ports"]
+    assert "wyoming" not in {p["name"] for p in api}
+    policy = on[("NetworkPolicy", f"{RELEASE}-voxserve")]["spec"]["ingress"]
+    wyoming = [rule for rule in policy if rule["ports"][0]["port"] == "wyoming"]
+    assert wyoming == [
+        {
+            "from": [{"podSelector": {"matchLabels": {"app": "home-assistant"}}}],
+            "ports": [{"port": "wyoming", "protocol": "TCP"}],
+        }
+    ]
+    nobody = objects({"wyoming": {"enabled": True}})[("NetworkPolicy", f"{RELEASE}-voxserve")]
+    assert all(rule["ports"][0]["port"] != "wyoming" for rule in nobody["spec"]["ingress"])
 
 
 def test_chart_autoscales_on_cpu_and_optionally_queue_depth() -> None:
