@@ -482,3 +482,22 @@ def test_a_message_over_the_size_limit_closes_with_1009(
         timeout=10, what="the session to end",
     )  # fmt: skip
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_page_of_another_site_is_refused_while_keys_are_off(server: FakeServer) -> None:
+    host = server.url.removeprefix("http://")
+    with session(server, {"input": "Hi."}, origin=f"http://{host}") as ws:  # same site
+        send(ws, "end")
+        assert received(ws)[1][-1]["type"] == "done"
+    with pytest.raises(InvalidStatus) as refused, session(server, origin="https://evil.example"):
+        pass
+    response = refused.value.response
+    assert response.status_code == 403
+    assert json.loads(response.body)["error"]["code"] == "cross_origin"
+
+
+def test_a_page_of_another_site_may_use_a_key(keyed: FakeServer) -> None:
+    start = {"api_key": "k1", "input": "Hi."}
+    with session(keyed, start, origin="https://app.example") as ws:
+        send(ws, "end")
+        assert received(ws)[1][-1]["type"] == "done"

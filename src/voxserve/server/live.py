@@ -36,6 +36,7 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
 from pydantic import Field, ValidationError
@@ -131,7 +132,18 @@ def _from_validation(exc: ValidationError) -> _Fatal:
 def install(app: FastAPI) -> None:
     """Serve live speech on ``app`` (its sessions are counted in ``app.state``)."""
     app.state.live_sessions = 0
+    app.state.live_keys = bool(app.state.settings.resolved_api_keys())
     app.include_router(router)
+
+
+def _cross_origin(ws: WebSocket) -> bool:
+    """Whether a browser opened this from a page of another site. A page may open a
+    WebSocket to any host (no CORS, unlike a JSON POST), so without API keys a page of
+    another site could speak through a server on the user's network."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return False  # not a browser
+    return urlsplit(origin).netloc.lower() != ws.headers.get("host", "").lower()
 
 
 @router.websocket(LIVE_PATH)
@@ -149,6 +161,16 @@ async def live_speech(ws: WebSocket) -> None:
             "overloaded",
             retry_after=1,
         )
+        return
+    if not ws.app.state.live_keys and _cross_origin(ws):
+        message = (
+            "A page of another site may not use live speech while API keys are off; "
+            "configure VOXSERVE_API_KEYS and send one in the start message."
+        )
+        await send_error(
+            refusal_send(ws.scope, ws.send), 403, message, "invalid_request_error",
+            "cross_origin", param="Origin",
+        )  # fmt: skip
         return
     ws.app.state.live_sessions += 1
     metrics.live_connections.inc()
