@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
         help="seconds between sentences (default 0.2)",
     )
+    say.add_argument(
+        "--captions", type=Path, metavar="FILE",
+        help="also write the words' times as captions (.srt or .vtt; Piper voices)",
+    )  # fmt: skip
     say.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     voices = sub.add_parser("voices", help="list installed voices")

@@ -5,11 +5,13 @@ A long text goes through the pipeline block by block (:func:`read_blocks`), so m
 stays flat however long the book; a progress bar on a terminal follows the blocks. The
 audio goes to a hidden ``.NAME.*.part`` file beside the output, renamed to the output
 only when everything succeeded: an interrupted run leaves no half-written file.
+``--captions out.vtt`` (or ``.srt``) writes the words' times beside it (docs/captions.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import re
@@ -23,10 +25,12 @@ from typing import IO, TYPE_CHECKING
 from voxserve.errors import EmptyText, InvalidParameter, NoOutputDevice
 from voxserve.files import publish
 from voxserve.text.split import sentence_ends
-from voxserve.types import FloatArray
+from voxserve.types import FloatArray, WordTiming
 
 if TYPE_CHECKING:
     from voxserve.audio import AudioFormat
+    from voxserve.synthesizer import Synthesizer
+    from voxserve.types import SynthesisParams
 
 #: Characters handed to the pipeline at a time when reading a long file.
 BLOCK_CHARS = 2000
@@ -80,9 +84,10 @@ def _blank_line_end(text: str, start: int) -> int | None:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
-    from voxserve.audio import StreamEncoder, seal_wav, silence
+    from voxserve.audio import StreamEncoder, seal_wav
+    from voxserve.captions import render
     from voxserve.synthesizer import Synthesizer
-    from voxserve.types import SynthesisParams, SynthesisRequest
+    from voxserve.types import SynthesisRequest
 
     if args.text is not None and args.input is not None:
         raise InvalidParameter(
@@ -98,15 +103,10 @@ def cmd_say(args: argparse.Namespace) -> int:
         args.input = Path("-")  # text piped in: the Unix habit
     to_stdout = args.output is not None and str(args.output) == "-"
     fmt = _output_format(args, to_stdout)
-    params = SynthesisParams(
-        speed=args.speed,
-        volume=args.volume,
-        sample_rate=args.sample_rate,
-        noise_scale=args.noise_scale,
-        noise_w=args.noise_w,
-        speaker=args.speaker,
-        sentence_silence=args.sentence_silence,
-    )
+    captions = _captions_format(args.captions)
+    timed: list[tuple[WordTiming, ...]] = []
+    """Each sentence's words, timed from the start of the whole audio."""
+    params = synth_params(args)
     synth = Synthesizer.from_settings()
     try:
         # Validate voice, format and parameters before any file is created.
@@ -118,41 +118,101 @@ def cmd_say(args: argparse.Namespace) -> int:
         rate = probe.output_rate
 
         def chunks(blocks: Iterator[str], advance: Callable[[int], None]) -> Iterator[FloatArray]:
-            """Audio of every block in turn; a block with nothing speakable is skipped."""
-            spoken = False
-            for block in blocks:
-                request = SynthesisRequest(block, voice=args.voice, params=params)
-                try:
-                    for i, chunk in enumerate(synth.stream(request, max_chars=len(block))):
-                        if spoken and i == 0 and params.sentence_silence:
-                            yield silence(params.sentence_silence, rate)
-                        spoken = True
-                        yield chunk.samples
-                except EmptyText:
-                    pass
-                advance(len(block.encode()))
-            if not spoken:
-                raise EmptyText()
+            return _speak(synth, args, rate, blocks, advance, timed=timed if captions else None)
 
         with _text_source(args) as (blocks, total), _progress(total, args.quiet) as advance:
             if fmt is None:
                 _play(chunks(blocks, advance), rate)
-                return 0
-            encoder = StreamEncoder(fmt, rate)
-            if to_stdout:  # written as it is made; a WAV header says "length unknown"
+            elif to_stdout:  # written as it is made; a WAV header says "length unknown"
+                encoder = StreamEncoder(fmt, rate)
                 for samples in chunks(blocks, advance):
                     _write_out(encoder.feed(samples))
                 _write_out(encoder.finish())
-                return 0
-            with _atomic_output(args.output) as out:
-                for samples in chunks(blocks, advance):
-                    out.write(encoder.feed(samples))
-                out.write(encoder.finish())
-                if fmt.name == "wav":
-                    seal_wav(out)
+            else:
+                encoder = StreamEncoder(fmt, rate)
+                with _atomic_output(args.output) as out:
+                    for samples in chunks(blocks, advance):
+                        out.write(encoder.feed(samples))
+                    out.write(encoder.finish())
+                    if fmt.name == "wav":
+                        seal_wav(out)
+        if captions:
+            with _atomic_output(args.captions) as out:
+                out.write(render(captions, timed).encode())
     finally:
         synth.close()
     return 0
+
+
+def _speak(
+    synth: Synthesizer,
+    args: argparse.Namespace,
+    rate: int,
+    blocks: Iterator[str],
+    advance: Callable[[int], None],
+    *,
+    timed: list[tuple[WordTiming, ...]] | None,
+) -> Iterator[FloatArray]:
+    """Audio of every block in turn; a block with nothing speakable is skipped. ``timed``:
+    where each sentence's words go, timed from the start of the whole audio."""
+    from voxserve.audio import silence
+    from voxserve.types import SynthesisRequest
+    from voxserve.words import shift
+
+    params = synth_params(args)
+    spoken = False
+    elapsed = 0  # samples yielded so far
+    for block in blocks:
+        request = SynthesisRequest(block, voice=args.voice, params=params)
+        try:
+            plan = synth.plan(request, max_chars=len(block))
+            if timed is not None:
+                plan = dataclasses.replace(plan, words="chunks")
+            start = elapsed
+            for i, chunk in enumerate(synth.stream_plan(plan)):
+                if spoken and i == 0 and params.sentence_silence:
+                    pause = silence(params.sentence_silence, rate)
+                    elapsed += len(pause)
+                    start += len(pause)
+                    yield pause
+                spoken = True
+                if timed is not None and chunk.words:
+                    timed.append(shift(chunk.words, start / rate))
+                elapsed += len(chunk.samples)
+                yield chunk.samples
+        except EmptyText:
+            pass
+        advance(len(block.encode()))
+    if not spoken:
+        raise EmptyText()
+
+
+def synth_params(args: argparse.Namespace) -> SynthesisParams:
+    """The synthesis parameters ``voxserve say`` was given."""
+    from voxserve.types import SynthesisParams
+
+    return SynthesisParams(
+        speed=args.speed,
+        volume=args.volume,
+        sample_rate=args.sample_rate,
+        noise_scale=args.noise_scale,
+        noise_w=args.noise_w,
+        speaker=args.speaker,
+        sentence_silence=args.sentence_silence,
+    )
+
+
+def _captions_format(path: Path | None) -> str:
+    """``srt`` or ``vtt`` from the extension of ``--captions``; ``""`` without it."""
+    if path is None:
+        return ""
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in ("srt", "vtt"):
+        raise InvalidParameter(
+            f"--captions {path}: name a .srt or .vtt file (the extension picks the format).",
+            param="captions",
+        )
+    return kind
 
 
 def _output_format(args: argparse.Namespace, to_stdout: bool) -> AudioFormat | None:

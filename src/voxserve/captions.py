@@ -1,0 +1,90 @@
+"""Captions of synthesized speech from its word timings: SubRip (``srt``) and WebVTT.
+
+A cue never spans two sentences and holds at most :data:`CUE_CHARS` characters of text
+(about one subtitle line), from its first word's start to its last word's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from voxserve.types import WordTiming
+
+#: Most characters of text in one cue (a subtitle line, as broadcasters keep it).
+CUE_CHARS = 42
+
+CONTENT_TYPES: Final[dict[str, str]] = {
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+"""Each caption format and its content type."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One caption."""
+
+    start: float
+    """Seconds from the start of the audio."""
+    end: float
+    """Seconds from the start of the audio."""
+    text: str
+    """Its words."""
+
+
+def cues(sentences: Sequence[Sequence[WordTiming]]) -> list[Cue]:
+    """The cues of each sentence's timed words, in order."""
+    out: list[Cue] = []
+    for words in sentences:
+        line: list[WordTiming] = []
+        for word in words:
+            text = " ".join(w.word for w in [*line, word])
+            if line and len(text) > CUE_CHARS:
+                out.append(_cue(line))
+                line = []
+            line.append(word)
+        if line:
+            out.append(_cue(line))
+    return out
+
+
+def _cue(words: list[WordTiming]) -> Cue:
+    return Cue(words[0].start, max(words[-1].end, words[0].start), " ".join(w.word for w in words))
+
+
+def timestamp(seconds: float, *, decimal: str = ".") -> str:
+    """``HH:MM:SS.mmm`` (``decimal=","`` for SubRip)."""
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def srt(captions: Sequence[Cue]) -> str:
+    """SubRip: numbered cues, ``00:00:01,500`` times."""
+    return "".join(
+        f"{n}\n{timestamp(c.start, decimal=',')} --> {timestamp(c.end, decimal=',')}\n{c.text}\n\n"
+        for n, c in enumerate(captions, start=1)
+    )
+
+
+def vtt(captions: Sequence[Cue]) -> str:
+    """WebVTT: its header, then ``00:00:01.500`` times."""
+    body = "".join(f"{timestamp(c.start)} --> {timestamp(c.end)}\n{c.text}\n\n" for c in captions)
+    return f"WEBVTT\n\n{body}"
+
+
+def render(kind: str, sentences: Sequence[Sequence[WordTiming]]) -> str:
+    """Captions in ``kind`` (``srt`` or ``vtt``) of each sentence's timed words."""
+    if kind not in CONTENT_TYPES:
+        raise ValueError(f"captions are srt or vtt, not {kind!r}")
+    return (srt if kind == "srt" else vtt)(cues(sentences))
+
+
+def words_json(words: Sequence[WordTiming]) -> list[dict[str, object]]:
+    """Words as the HTTP API writes them: ``{"word", "start", "end"}``, times in seconds
+    rounded to the millisecond."""
+    return [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in words]
