@@ -9,6 +9,8 @@ One root, so callers can catch everything voxserve means with one clause::
     │   │   ├── SpokenTextTooLong   over the limit once numbers, dates... are written out
     │   │   └── JobTooLarge         a job's text over VOXSERVE_JOBS_MAX_INPUT_BYTES
     │   ├── InvalidParameter        a parameter outside its range (speed, volume, ...)
+    │   ├── InvalidSsml             SSML that does not parse or breaks a limit (line, column)
+    │   ├── InvalidLexicon          a pronunciation lexicon file with a bad line
     │   ├── UnknownVoice            no installed voice has that id
     │   ├── UnknownFormat           an output format voxserve cannot write
     │   ├── UnknownModel            an OpenAI `model` name voxserve does not serve
@@ -98,6 +100,22 @@ class InvalidParameter(InvalidRequest):
     """A parameter is outside its allowed range or of the wrong kind."""
 
     code = "invalid_parameter"
+
+
+class InvalidSsml(InvalidRequest):
+    """An SSML document that does not parse, or refused by its limits; the message names
+    the line and column."""
+
+    code = "invalid_ssml"
+
+    def __init__(self, message: str, *, param: str | None = "input") -> None:
+        super().__init__(message, param=param)
+
+
+class InvalidLexicon(InvalidRequest):
+    """A pronunciation lexicon with a line that cannot be read; the message names it."""
+
+    code = "invalid_lexicon"
 
 
 class UnknownVoice(InvalidRequest):

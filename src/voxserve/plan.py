@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from voxserve.audio import AudioFormat
 from voxserve.errors import InvalidParameter
+from voxserve.text.spoken import Mark
 from voxserve.types import (
     NOISE_RANGE,
     SAMPLE_RATE_RANGE,
@@ -66,6 +67,30 @@ class Plan:
     """Normalized sentences, each at most ``max_sentence_chars`` long."""
     input_chars: int
     """Characters of the text as the client sent it (what usage and metrics count)."""
+    sentence_params: tuple[SynthesisParams, ...] = ()
+    """Each sentence's own parameters where SSML changed them (prosody, emphasis); empty:
+    every sentence has ``params``. Use :meth:`params_at`."""
+    pauses: tuple[float, ...] = ()
+    """Seconds of silence after each sentence where SSML set them (breaks); empty: the
+    sentence silence between sentences. Use :meth:`pause_after`."""
+    marks: tuple[Mark, ...] = ()
+    """SSML ``<mark>`` names and the sentence and character offset each stands at."""
+    warnings: tuple[str, ...] = ()
+    """What the SSML asked that was not done (unknown tags...), for X-SSML-Warnings."""
+    lexicon: str = ""
+    """Digest of the lexicon entries the text was read with ('' when none apply)."""
+
+    def params_at(self, index: int) -> SynthesisParams:
+        """The parameters of sentence ``index``."""
+        return self.sentence_params[index] if self.sentence_params else self.params
+
+    def pause_after(self, index: int) -> float:
+        """Seconds of silence after sentence ``index`` (none after the last, unless a
+        break put some there)."""
+        if self.pauses:
+            return self.pauses[index]
+        return 0.0 if index == len(self.sentences) - 1 else self.params.sentence_silence
+
     words: str = ""
     """Time each word (docs/captions.md), and how the response carries them: ``""`` not
     at all, else a name of its form (``json``, ``srt``, ``vtt``, ``sse``, ``chunks``)."""
@@ -96,6 +121,13 @@ class Plan:
             "rate": self.output_rate,
             "streamed": streamed,
         }
+        # Only when set, so that plain requests keep the keys they had before SSML.
+        if self.sentence_params:
+            material["sentence_params"] = [asdict(p) for p in self.sentence_params]
+        if self.pauses:
+            material["pauses"] = self.pauses
+        if self.lexicon:
+            material["lexicon"] = self.lexicon
         if self.words:  # absent otherwise: the keys of plain audio stay as they were
             material["words"] = self.words
         blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()

@@ -45,10 +45,10 @@ def finish_chunk(
 ) -> AudioChunk:
     """The chunk of sentence ``index`` (or of its start, when not ``complete``)."""
     samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    samples = apply_gain(samples, plan.params.volume)
+    samples = apply_gain(samples, plan.params_at(index).volume)
     last = index == len(plan.sentences) - 1
-    if complete and not last and plan.params.sentence_silence > 0:
-        pause = make_silence(plan.params.sentence_silence, rate)
+    if complete and plan.pause_after(index) > 0:
+        pause = make_silence(plan.pause_after(index), rate)
         samples = np.concatenate([samples, pause])
     samples = resampler.process(samples)
     if complete and last:
@@ -203,7 +203,9 @@ class SentenceStream:
         total = len(self._plan.sentences)
         while len(self._pending) < wanted and index + len(self._pending) < total:
             ahead = index + len(self._pending)
-            utterances = self._engine.prepare(self._plan.sentences[ahead], self._plan.params)
+            utterances = self._engine.prepare(
+                self._plan.sentences[ahead], self._plan.params_at(ahead)
+            )
             due = self._clock.due(ahead)
             if ahead == 0 and self._head_seconds and len(utterances) == 1:
                 (head,) = self._sched.submit_head(utterances, self._head_seconds, due=due)

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         "symbols written out); bounds the audio one request can ask for.",
     )  # fmt: skip
     max_sentence_chars: int = Field(400, ge=20, le=5000)
+    lexicon: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (),
+        description="Pronunciation lexicon files, comma-separated (docs/lexicon.md); "
+        "reloaded by POST /admin/lexicon/reload or SIGHUP.",
+    )
 
     # Inference
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -296,6 +301,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f'must be a JSON object such as {{"nova": "en_US-x"}} ({exc})'
             ) from None
+
+    @field_validator("lexicon", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(Path(item.strip()) for item in value.split(",") if item.strip())
+        return value
 
     @field_validator("cache_url")
     @classmethod

@@ -23,6 +23,7 @@ import math
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
 from voxserve.audio import (
@@ -42,10 +43,15 @@ from voxserve.plan import Plan, check_params
 from voxserve.scheduler import Scheduler
 from voxserve.sentences import STREAM_LOOKAHEAD, SentenceStream, WordClock, finish_chunk
 from voxserve.settings import Settings
-from voxserve.text import normalize, split_sentences
+from voxserve.text.lexicon import Lexicon, load_lexicon
+from voxserve.text.spoken import plain_runs, render
+from voxserve.text.ssml import parse_ssml
 from voxserve.types import (
+    SPEED_RANGE,
+    VOLUME_RANGE,
     Audio,
     AudioChunk,
+    SynthesisParams,
     SynthesisRequest,
     Voice,
     WordTiming,
@@ -54,6 +60,15 @@ from voxserve.types import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def _scaled(params: SynthesisParams, rate: float, volume: float) -> SynthesisParams:
+    """``params`` with SSML's rate and volume multipliers applied, within their ranges."""
+    if rate == 1.0 and volume == 1.0:
+        return params
+    speed = min(max(params.speed * rate, SPEED_RANGE[0]), SPEED_RANGE[1])
+    gain = min(max(params.volume * volume, VOLUME_RANGE[0]), VOLUME_RANGE[1])
+    return replace(params, speed=speed, volume=gain)
 
 
 class Synthesizer:
@@ -75,6 +90,8 @@ class Synthesizer:
         )
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()
+        self.lexicon = load_lexicon(settings.lexicon)
+        """The pronunciation lexicon (VOXSERVE_LEXICON); swapped whole by reload_lexicon."""
 
     @classmethod
     def from_settings(
@@ -118,28 +135,56 @@ class Synthesizer:
             raise EmptyText()
         if len(request.text) > limit:
             raise TextTooLong(len(request.text), limit)
-        text = normalize(request.text, voice.language)
-        spoken_limit = self.settings.max_spoken_chars if max_chars is None else None
-        if spoken_limit is not None and len(text) > spoken_limit:
-            raise SpokenTextTooLong(len(text), spoken_limit)
-        # A piece with no letter or digit ("...", "?!", "-") has nothing to say: the model
-        # would make a breath of noise or nothing of it.
-        sentences = tuple(
-            s
-            for s in split_sentences(text, self.settings.max_sentence_chars)
-            if any(c.isalnum() for c in s)
+        document = parse_ssml(request.text) if request.ssml else None
+        if document is not None and document.voice:
+            voice = self.library.resolve(document.voice, param="voice")
+        runs = document.runs if document is not None else plain_runs(request.text)
+        lexicon = self.lexicon
+        spoken = render(
+            runs,
+            language=voice.language,
+            voice=voice.id,
+            sentence_silence=request.params.sentence_silence,
+            max_sentence_chars=self.settings.max_sentence_chars,
+            lexicon=lexicon,
+            phonemes=voice.engine == "piper",
         )
-        if not sentences:
+        spoken_limit = self.settings.max_spoken_chars if max_chars is None else None
+        spoken_chars = sum(len(s.text) + 1 for s in spoken.sentences)
+        if spoken_limit is not None and spoken_chars > spoken_limit:
+            raise SpokenTextTooLong(spoken_chars, spoken_limit)
+        if not spoken.sentences:
             raise EmptyText(
                 "The input has no speakable text (only punctuation, symbols or control characters)."
             )
+        sentences = tuple(s.text for s in spoken.sentences)
+        params = request.params
+        sentence_params = tuple(_scaled(params, s.rate, s.volume) for s in spoken.sentences)
+        pauses = tuple(s.pause for s in spoken.sentences)
+        default_pauses = (params.sentence_silence,) * (len(sentences) - 1) + (0.0,)
         return Plan(
             voice=voice,
             format=fmt,
-            params=request.params,
+            params=params,
             sentences=sentences,
             input_chars=len(request.text),
+            sentence_params=() if all(p == params for p in sentence_params) else sentence_params,
+            pauses=() if pauses == default_pauses else pauses,
+            marks=spoken.marks,
+            warnings=document.warnings if document is not None else (),
+            lexicon=lexicon.digest(voice.id),
         )
+
+    def reload_lexicon(self) -> Lexicon:
+        """Read the VOXSERVE_LEXICON files again and use them from the next plan on;
+        raises InvalidLexicon (the old lexicon stays) if one has a bad line."""
+        self.lexicon = load_lexicon(self.settings.lexicon)
+        log.info(
+            "lexicon loaded: %d entries from %s",
+            len(self.lexicon.entries),
+            ", ".join(self.lexicon.sources) or "no files",
+        )
+        return self.lexicon
 
     def estimate(self, plan: Plan) -> tuple[float, ...]:
         """Estimated inference seconds of each sentence of ``plan``, at the pace the voice's
@@ -170,7 +215,7 @@ class Synthesizer:
         resampler = Resampler(engine.sample_rate, plan.output_rate)
         clock = WordClock(plan, engine.sample_rate) if plan.words else None
         for index in range(len(plan.sentences)):
-            utterances = engine.prepare(plan.sentences[index], plan.params)
+            utterances = engine.prepare(plan.sentences[index], plan.params_at(index))
             words: tuple[WordTiming, ...] = ()
             with self._sync_lock:
                 if clock is None:

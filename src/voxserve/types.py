@@ -81,6 +81,8 @@ class SynthesisRequest:
     """Output format name: wav, pcm, flac, mp3, opus, aac."""
     params: SynthesisParams = field(default_factory=SynthesisParams)
     """Synthesis parameters."""
+    ssml: bool = False
+    """Whether ``text`` is an SSML document (docs/ssml.md)."""
 
 
 @dataclass(frozen=True)

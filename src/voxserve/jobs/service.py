@@ -315,7 +315,7 @@ class JobService:
             for n, i in enumerate(sentences):
 
                 def work(i: int = i) -> list[np.ndarray]:
-                    utterances = engine.prepare(plan.sentences[i], plan.params)
+                    utterances = engine.prepare(plan.sentences[i], plan.params_at(i))
                     return engine.infer(utterances) if utterances else []
 
                 audio = await self.synth.on_background_lane(work)
