@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -198,6 +200,16 @@ def test_empty_text_is_an_error_event(server: FakeServer) -> None:
     reply = asyncio.run(synthesize(server.wyoming_port, " ... "))
     assert reply.error is not None
     assert reply.error.code == "empty_input"
+
+
+def test_the_home_assistant_pages_python_example_works(server: FakeServer) -> None:
+    """docs/home-assistant.md's client, as written but for the port and the voice."""
+    page = Path(__file__).parents[1] / "docs" / "home-assistant.md"
+    (code,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    code = code.replace("10200", str(server.wyoming_port)).replace("en_US-joe-medium", "fake-voice")
+    scope: dict[str, object] = {}
+    exec(compile(code, str(page), "exec"), scope)
+    assert scope["pcm"] == http_pcm(server, "The kitchen lights are on.")
 
 
 # -- streaming ------------------------------------------------------------------------------
