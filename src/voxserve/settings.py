@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     lexicon: Annotated[tuple[Path, ...], NoDecode] = Field(
         (),
         description="Pronunciation lexicon files, comma-separated (docs/lexicon.md); "
-        "reloaded by POST /admin/lexicon/reload or SIGHUP.",
+        "reloaded by POST /admin/lexicon/reload.",
     )
 
     # Inference

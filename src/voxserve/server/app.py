@@ -27,7 +27,7 @@ from voxserve.asr import AsrConfig, Transcriber, discover
 from voxserve.cache import AnyCache, build_cache
 from voxserve.lanes import Lanes
 from voxserve.metrics import Metrics
-from voxserve.server import compat, errors, live, openai, ops, transcribe
+from voxserve.server import compat, errors, live, openai, ops, ssml_routes, transcribe
 from voxserve.server import jobs as job_routes
 from voxserve.server.auth import APIKeyMiddleware
 from voxserve.server.docs import install_docs
@@ -154,6 +154,7 @@ def create_app(
     live.install(app)
     app.include_router(compat.router)
     app.include_router(ops.router)
+    app.include_router(ssml_routes.router)
     app.include_router(job_routes.router)
     install_docs(app)
 

@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from voxserve.errors import UnknownVoice
 from voxserve.server.deps import BypassDep, ResponderDep, SynthesizerDep
 from voxserve.server.errors import APIError, undecodable_body
+from voxserve.server.ssml_routes import wants_ssml, with_warnings
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
@@ -73,8 +74,9 @@ async def coqui_tts(
     text = request.headers.get("text") or fields.get("text", "")
     speaker = request.headers.get("speaker-id") or fields.get("speaker_id") or None
     voice = synth.library.resolve(speaker, param="speaker_id").id if speaker else None
-    plan = synth.plan(SynthesisRequest(text=text, voice=voice, format="wav"))
-    return await speech.respond(request, "/api/tts", plan, mode="whole", bypass=bypass)
+    plan = synth.plan(SynthesisRequest(text=text, voice=voice, format="wav", ssml=wants_ssml(text)))
+    response = await speech.respond(request, "/api/tts", plan, mode="whole", bypass=bypass)
+    return with_warnings(response, plan)
 
 
 def _mary_voice(synth: Synthesizer, voice: str | None, locale: str | None) -> str | None:
@@ -98,16 +100,22 @@ async def mary_process(
     speech: ResponderDep,
     bypass: BypassDep,
 ) -> Response:
-    """MaryTTS ``/process``: INPUT_TEXT, VOICE, LOCALE; returns a WAV file."""
+    """MaryTTS ``/process``: INPUT_TEXT, INPUT_TYPE (TEXT or SSML), VOICE, LOCALE; returns
+    a WAV file."""
     fields = await request_fields(request)
     output = fields.get("OUTPUT_TYPE", "AUDIO").upper()
     if output != "AUDIO":
         raise APIError(400, "Only OUTPUT_TYPE=AUDIO is supported.", param="OUTPUT_TYPE")
+    input_type = fields.get("INPUT_TYPE", "TEXT").upper()
+    if input_type not in ("TEXT", "SSML"):
+        raise APIError(400, "INPUT_TYPE must be TEXT or SSML.", param="INPUT_TYPE")
     voice = _mary_voice(synth, fields.get("VOICE"), fields.get("LOCALE"))
+    text = fields.get("INPUT_TEXT", "")
     plan = synth.plan(
-        SynthesisRequest(text=fields.get("INPUT_TEXT", ""), voice=voice, format="wav"),
+        SynthesisRequest(text=text, voice=voice, format="wav", ssml=input_type == "SSML"),
     )
-    return await speech.respond(request, "/process", plan, mode="whole", bypass=bypass)
+    response = await speech.respond(request, "/process", plan, mode="whole", bypass=bypass)
+    return with_warnings(response, plan)
 
 
 @router.get("/voices", response_class=PlainTextResponse)

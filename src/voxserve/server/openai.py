@@ -22,6 +22,7 @@ from voxserve.server.schemas import (
     VoiceList,
 )
 from voxserve.server.speech import Mode
+from voxserve.server.ssml_routes import wants_ssml, with_warnings
 from voxserve.server.transcribe import model_ids
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
@@ -64,14 +65,19 @@ async def create_speech(
     voice = speech_voice(body, synth)
     # ``instructions`` is accepted and ignored: no installed engine takes a style prompt.
     request = SynthesisRequest(
-        text=body.input, voice=voice, format=body.response_format, params=body.params()
+        text=body.input,
+        voice=voice,
+        format=body.response_format,
+        params=body.params(),
+        ssml=wants_ssml(body.input, body.input_type),
     )
     try:
         plan = synth.plan(request)
     except UnknownFormat as exc:  # name the field as this API calls it
         raise UnknownFormat(exc.format, exc.supported, param="response_format") from None
     mode: Mode = "sse" if body.stream_format == "sse" else "stream" if body.stream else "whole"
-    return await speech.respond(http, "/v1/audio/speech", plan, mode=mode, bypass=bypass)
+    response = await speech.respond(http, "/v1/audio/speech", plan, mode=mode, bypass=bypass)
+    return with_warnings(response, plan)
 
 
 def speech_voice(body: SpeechRequest, synth: Synthesizer) -> str:

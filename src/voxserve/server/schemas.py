@@ -74,6 +74,11 @@ class SpeechRequest(BaseModel):
     noise_scale: float | None = Field(None, ge=NOISE_RANGE[0], le=NOISE_RANGE[1])
     noise_w: float | None = Field(None, ge=NOISE_RANGE[0], le=NOISE_RANGE[1])
     sentence_silence: float = Field(0.2, ge=SILENCE_RANGE[0], le=SILENCE_RANGE[1])
+    input_type: Literal["auto", "text", "ssml"] = Field(
+        "auto",
+        description="'auto': input starting with <speak> is SSML (docs/ssml.md); 'text': "
+        "always plain text; 'ssml': always SSML.",
+    )
 
     def params(self) -> SynthesisParams:
         return SynthesisParams(

@@ -127,12 +127,11 @@ class Document:
 
 
 def is_ssml(text: str) -> bool:
-    """Whether ``text`` is an SSML document (it starts with ``<speak``, maybe after an
-    XML declaration)."""
+    """Whether ``text`` looks like an SSML document: it starts with ``<speak``, an XML
+    declaration or a document type declaration (which the parser then refuses)."""
     head = text.lstrip()
-    if head.startswith("<?xml"):
-        end = head.find("?>")
-        head = head[end + 2 :].lstrip() if end >= 0 else head
+    if head.startswith(("<?xml", "<!DOCTYPE")):
+        return True
     return head.startswith("<speak") and (len(head) == 6 or not head[6].isalnum())
 
 
