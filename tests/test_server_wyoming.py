@@ -11,13 +11,15 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from wyoming.audio import AudioChunk
+from wyoming.asr import Transcribe
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.info import Describe
 from wyoming.tts import (
@@ -114,9 +116,26 @@ def test_languages_are_written_as_home_assistant_writes_them(code: str, tag: str
 def test_without_speech_recognition_no_asr_program_and_transcribe_is_refused() -> None:
     with FakeServer(FakeEngine(), fake_settings(), wyoming=True) as server:
         assert asyncio.run(describe(server.wyoming_port)).asr == []
-        reply = asyncio.run(transcribe(server.wyoming_port, b"\x00\x01" * 1000))
+        reply = asyncio.run(transcribe(server.wyoming_port, b"\x00\x01" * 4000))
         assert reply.error is not None
         assert "VOXSERVE_ASR" in reply.error.text
+
+        async def errors_for_one_recording() -> list[str]:
+            async with connect(server.wyoming_port) as client:
+                for event in (Transcribe(), AudioStart(16_000, 2, 1)):
+                    await client.write_event(event.event())
+                for _ in range(5):
+                    await client.write_event(AudioChunk(16_000, 2, 1, bytes(2048)).event())
+                await client.write_event(AudioStop().event())
+                await client.write_event(Describe().event())
+                types: list[str] = []
+                while not types or types[-1] != "info":
+                    event = await client.read_event()
+                    assert event is not None
+                    types.append(event.type)
+                return types
+
+        assert asyncio.run(errors_for_one_recording()) == ["error", "info"]
 
 
 # -- synthesize -----------------------------------------------------------------------------
@@ -514,6 +533,57 @@ def test_discovery_advertises_wyoming_on_the_listeners_address() -> None:
     assert info.port == port
     assert info.parsed_addresses() == ["127.0.0.1"]
     assert advertised_host("192.168.1.20") == "192.168.1.20"
+
+
+class RecordingZeroconf:
+    """Stands in for zeroconf.asyncio.AsyncZeroconf: records instead of multicasting."""
+
+    calls: ClassVar[list[tuple[str, object]]] = []
+
+    async def async_register_service(self, info: object) -> None:
+        self.calls.append(("register", info))
+
+    async def async_unregister_service(self, info: object) -> None:
+        self.calls.append(("unregister", info))
+
+    async def async_close(self) -> None:
+        self.calls.append(("close", None))
+
+
+def test_discovery_registers_at_start_and_unregisters_at_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import zeroconf.asyncio
+
+    monkeypatch.setattr(zeroconf.asyncio, "AsyncZeroconf", RecordingZeroconf)
+    RecordingZeroconf.calls.clear()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        advertisement = Advertisement(sock.getsockname()[1], sock, name="voxserve-test")
+
+        async def run() -> None:
+            await advertisement.start()
+            await advertisement.stop()
+
+        asyncio.run(run())
+    assert [call for call, _ in RecordingZeroconf.calls] == ["register", "unregister", "close"]
+    assert RecordingZeroconf.calls[0][1].name == "voxserve-test._wyoming._tcp.local."  # type: ignore[attr-defined]
+
+
+def test_discovery_that_fails_leaves_the_server_serving(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import zeroconf.asyncio
+
+    def no_multicast() -> None:
+        raise OSError("no multicast route")
+
+    monkeypatch.setattr(zeroconf.asyncio, "AsyncZeroconf", no_multicast)
+    settings = fake_settings(wyoming_zeroconf=True)
+    with FakeServer(FakeEngine(), settings, wyoming=True) as server:
+        assert asyncio.run(synthesize(server.wyoming_port, "Still served.")).samples > 0
+    assert "Wyoming discovery is off" in caplog.text
+    assert "no multicast route" in caplog.text
 
 
 def test_an_error_event_has_text_and_code(server: FakeServer) -> None:

@@ -158,14 +158,17 @@ class WyomingHandler(AsyncEventHandler):
             self._stop_stream()
         elif Transcribe.is_type(kind):
             transcribe = Transcribe.from_event(event)
+            self._recording, self._recording_failed = None, False  # a new request
             self._recording = self._new_recording(transcribe.name, transcribe.language)
-            self._recording_failed = False
         elif AudioStart.is_type(kind):
             start = AudioStart.from_event(event)
-            recording = self._recording or self._new_recording(None, None)
-            self._recording = recording
-            self._recording_failed = False
-            self._guard_recording(lambda: recording.start(start.rate, start.width, start.channels))
+            if self._recording is None and not self._recording_failed:
+                self._recording = self._new_recording(None, None)
+            recording = self._recording
+            if recording is not None:
+                self._guard_recording(
+                    lambda: recording.start(start.rate, start.width, start.channels)
+                )
         elif AudioChunk.is_type(kind):
             chunk = AudioChunk.from_event(event)
             if self._recording is None and not self._recording_failed:
@@ -216,7 +219,10 @@ class WyomingHandler(AsyncEventHandler):
         self._stream = self._buffer = None
 
     def _new_recording(self, model: str | None, language: str | None) -> Recording:
+        """A recording to receive; refused (once: the rest of it is dropped until
+        audio-stop) when speech recognition is off."""
         if self.doors.transcriber is None:
+            self._recording_failed = True
             raise _asr_off()
         return Recording(self.doors.settings.asr_max_seconds, model=model, language=language)
 

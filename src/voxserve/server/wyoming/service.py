@@ -102,10 +102,11 @@ class Advertisement:
     def service_info(self) -> Any:
         from zeroconf.asyncio import AsyncServiceInfo
 
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         return AsyncServiceInfo(
             SERVICE_TYPE,
             f"{self.name}.{SERVICE_TYPE}",
-            addresses=[socket.inet_aton(self.host)],
+            addresses=[socket.inet_pton(family, self.host)],
             port=self.port,
         )
 
@@ -118,18 +119,27 @@ class Advertisement:
                 "VOXSERVE_WYOMING_HOST to an address Home Assistant can connect to",
                 self.host,
             )
-        self._zeroconf = AsyncZeroconf()
         self._info = self.service_info()
-        await self._zeroconf.async_register_service(self._info)
+        try:
+            self._zeroconf = AsyncZeroconf()
+            await self._zeroconf.async_register_service(self._info)
+        except Exception as exc:  # no multicast here: serve on, without discovery
+            log.warning(
+                "Wyoming discovery is off: mDNS failed (%s); add the integration by host "
+                "and port", exc,
+            )  # fmt: skip
+            await self.stop()
+            return
         log.info("Wyoming discovery: %s at %s:%d", self._info.name, self.host, self.port)
 
     async def stop(self) -> None:
         if self._zeroconf is None:
             return
+        zeroconf, self._zeroconf = self._zeroconf, None
         with contextlib.suppress(Exception):  # the network may be gone at shutdown
-            await self._zeroconf.async_unregister_service(self._info)
-        await self._zeroconf.async_close()
-        self._zeroconf = None
+            await zeroconf.async_unregister_service(self._info)
+        with contextlib.suppress(Exception):
+            await zeroconf.async_close()
 
 
 def advertised_host(bound: str) -> str:
