@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voxserve import cli_jobs, cli_say, cli_transcribe
+from voxserve import cli_jobs, cli_lexicon, cli_say, cli_transcribe
 from voxserve.errors import InvalidParameter, VoxserveError
 
 EPILOG = """examples:
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--captions", type=Path, metavar="FILE",
         help="also write the words' times as captions (.srt or .vtt; Piper voices)",
     )  # fmt: skip
+    say.add_argument(
+        "--ssml", action="store_true",
+        help="the text is an SSML document (docs/ssml.md), read whole",
+    )  # fmt: skip
     say.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     voices = sub.add_parser("voices", help="list installed voices")
@@ -115,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_transcribe.add_parser(sub)
     cli_jobs.add_parser(sub)
+    cli_lexicon.add_parser(sub)
 
     serve = sub.add_parser("serve", help="run the HTTP API server")
     serve.add_argument("--host", help="address to bind (VOXSERVE_HOST, default 127.0.0.1)")
@@ -164,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_transcribe.cmd_transcribe(args)
         if args.command == "jobs":
             return cli_jobs.cmd_jobs(args)
+        if args.command == "lexicon":
+            return cli_lexicon.cmd_lexicon(args)
         return cmd_serve(args)
     except VoxserveError as exc:
         print(f"voxserve: error: {exc.message}", file=sys.stderr)

@@ -162,8 +162,10 @@ def _speak(
     params = synth_params(args)
     spoken = False
     elapsed = 0  # samples yielded so far
+    if args.ssml:  # a document is parsed whole: the blocks join back into it losslessly
+        blocks = iter(["".join(blocks)])
     for block in blocks:
-        request = SynthesisRequest(block, voice=args.voice, params=params)
+        request = SynthesisRequest(block, voice=args.voice, params=params, ssml=args.ssml)
         try:
             plan = synth.plan(request, max_chars=len(block))
             if timed is not None:
