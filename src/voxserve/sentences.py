@@ -72,8 +72,6 @@ class WordClock:
         self._plan = plan
         self._rate = rate
         self._at = 0
-        pause = plan.params.sentence_silence
-        self._pause = round(pause * rate) if pause > 0 else 0
 
     def words(self, index: int, heads: Sequence[Head]) -> tuple[WordTiming, ...]:
         """Sentence ``index``'s written words, from the whole heads of its utterances (all
@@ -87,8 +85,8 @@ class WordClock:
 
     def advance(self, index: int, samples: int) -> None:
         """Sentence ``index`` took ``samples`` of the engine's audio (its pause aside)."""
-        last = index == len(self._plan.sentences) - 1
-        self._at += samples + (0 if last else self._pause)
+        pause = self._plan.pause_after(index)  # as finish_chunk puts it
+        self._at += samples + (len(make_silence(pause, self._rate)) if pause > 0 else 0)
 
 
 @dataclass
