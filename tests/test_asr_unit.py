@@ -17,8 +17,9 @@ import webvtt
 from fakes import FakeRecognizer
 from voxserve.asr import AsrConfig, Transcriber, Transcription, decode_upload, discover
 from voxserve.asr import models as asr_models
-from voxserve.asr.captions import render, timestamp
+from voxserve.asr.captions import render
 from voxserve.asr.whisper import Info, Segment, Word
+from voxserve.captions import timestamp
 from voxserve.errors import AudioTooLong, ConfigError, InvalidAudio, InvalidParameter
 from voxserve.lanes import Lanes
 from voxserve.types import FloatArray

@@ -1,8 +1,8 @@
 """A transcription in the response formats of OpenAI's speech-to-text API.
 
 ``json`` and ``verbose_json`` are OpenAI's objects; ``text`` is the transcript alone;
-``srt`` and ``vtt`` are subtitles, one cue per segment (SubRip numbers its cues and
-writes ``00:00:01,500``; WebVTT starts with its header and writes ``00:00:01.500``).
+``srt`` and ``vtt`` are subtitles, one cue per segment, written by :mod:`voxserve.captions`
+as the captions of synthesized speech are.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from voxserve.asr.service import Transcription
 from voxserve.asr.whisper import Segment, Task
+from voxserve.captions import Cue, srt, vtt
 
 FORMATS: Final[dict[str, str]] = {
     "json": "application/json",
@@ -24,32 +25,9 @@ FORMATS: Final[dict[str, str]] = {
 """Each response format and its content type."""
 
 
-def timestamp(seconds: float, *, decimal: str = ".") -> str:
-    """``HH:MM:SS.mmm`` (``decimal=","`` for SubRip)."""
-    millis = max(0, round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
-
-
-def _cues(segments: list[Segment]) -> list[tuple[float, float, str]]:
-    return [(s.start, max(s.end, s.start), s.text.strip()) for s in segments if s.text.strip()]
-
-
-def srt(segments: list[Segment]) -> str:
-    return "".join(
-        f"{index}\n{timestamp(start, decimal=',')} --> {timestamp(end, decimal=',')}\n{text}\n\n"
-        for index, (start, end, text) in enumerate(_cues(segments), start=1)
-    )
-
-
-def vtt(segments: list[Segment]) -> str:
-    cues = "".join(
-        f"{timestamp(start)} --> {timestamp(end)}\n{text}\n\n"
-        for start, end, text in _cues(segments)
-    )
-    return f"WEBVTT\n\n{cues}"
+def _cues(segments: list[Segment]) -> list[Cue]:
+    """One cue per segment that says something."""
+    return [Cue(s.start, max(s.end, s.start), s.text.strip()) for s in segments if s.text.strip()]
 
 
 def usage(result: Transcription) -> dict[str, Any]:
@@ -107,9 +85,9 @@ def render(
     if fmt == "verbose_json":
         return json.dumps(verbose(result, task, granularities), ensure_ascii=False)
     if fmt == "srt":
-        return srt(result.segments)
+        return srt(_cues(result.segments))
     if fmt == "vtt":
-        return vtt(result.segments)
+        return vtt(_cues(result.segments))
     if fmt == "text":
         return result.text + "\n"
     raise ValueError(f"unknown transcription format {fmt!r}")
