@@ -21,7 +21,7 @@ from voxserve.server.schemas import (
     VoiceInfo,
     VoiceList,
 )
-from voxserve.server.speech import Mode
+from voxserve.server.speech import Mode, timed
 from voxserve.server.ssml_routes import wants_ssml, with_warnings
 from voxserve.server.transcribe import model_ids
 from voxserve.synthesizer import Synthesizer
@@ -76,6 +76,9 @@ async def create_speech(
     except UnknownFormat as exc:  # name the field as this API calls it
         raise UnknownFormat(exc.format, exc.supported, param="response_format") from None
     mode: Mode = "sse" if body.stream_format == "sse" else "stream" if body.stream else "whole"
+    if body.timestamps is not None:
+        plan = timed(plan, body.timestamps, sse=mode == "sse")
+        mode = mode if body.timestamps == "words" and mode == "sse" else "whole"
     response = await speech.respond(http, "/v1/audio/speech", plan, mode=mode, bypass=bypass)
     return with_warnings(response, plan)
 

@@ -79,6 +79,13 @@ class SpeechRequest(BaseModel):
         description="'auto': input starting with <speak> is SSML (docs/ssml.md); 'text': "
         "always plain text; 'ssml': always SSML.",
     )
+    timestamps: Literal["words", "srt", "vtt"] | None = Field(
+        None,
+        description="voxserve: each word's start and end in the audio (docs/captions.md). "
+        "'words': with stream_format=sse a speech.audio.words event before each sentence's "
+        "audio, else one JSON object with the audio (base64) and its words; 'srt' or 'vtt': "
+        "the captions of the speech instead of the audio. Piper voices only.",
+    )
 
     def params(self) -> SynthesisParams:
         return SynthesisParams(

@@ -3,17 +3,22 @@
 Shared by the OpenAI, Coqui and MaryTTS routes, so they all stream, cache, time and count
 the same way. Only complete results are cached: a streamed response is stored once its
 last byte was produced, and a cache hit on a streamed request streams from the cache.
+
+A plan that asks for its words' times (``Plan.words``, docs/captions.md) gets them as
+``speech.audio.words`` events in SSE, or whole: one JSON object with the audio and its
+words, or the speech's captions (srt, vtt).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from typing import IO, Literal
+from typing import IO, Literal, TypeVar
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
@@ -22,11 +27,13 @@ from starlette.concurrency import run_in_threadpool
 from voxserve.admission import Admission, Ticket
 from voxserve.audio import FileEncoder, StreamEncoder
 from voxserve.cache import AnyCache
+from voxserve.captions import CONTENT_TYPES, render, words_json
+from voxserve.errors import InvalidParameter
 from voxserve.logs import annotate
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
 from voxserve.synthesizer import Synthesizer
-from voxserve.types import AudioChunk
+from voxserve.types import AudioChunk, WordTiming
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,35 @@ CacheResult = Literal["hit", "miss", "bypass"]
 
 #: Size of the pieces a cached result is streamed in.
 HIT_CHUNK_BYTES = 32 * 1024
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Words:
+    """A sentence's timed words, sent before its audio (SSE with ``timestamps``)."""
+
+    words: tuple[WordTiming, ...]
+
+
+def timed(plan: Plan, form: Literal["words", "srt", "vtt"], *, sse: bool) -> Plan:
+    """``plan`` asking for its words' times in ``form`` (the ``timestamps`` field).
+
+    Raises:
+        InvalidParameter: captions asked of SSE, or of a voice that cannot time words.
+    """
+    if not plan.voice.engine.startswith("piper") and plan.voice.engine != "fake":
+        raise InvalidParameter(
+            f"Voice {plan.voice.id!r} ({plan.voice.engine}) cannot time its words; "
+            "timestamps need a Piper voice.",
+            param="timestamps",
+        )
+    if sse and form != "words":
+        raise InvalidParameter(
+            f"timestamps={form!r} is a whole response; with stream_format=sse use 'words'.",
+            param="timestamps",
+        )
+    return dataclasses.replace(plan, words="sse" if sse else "json" if form == "words" else form)
 
 
 class SpeechResponder:
@@ -82,6 +118,16 @@ class SpeechResponder:
             headers["X-Cache"] = result
         ticket = None if cached is not None else self._admit(request, plan)
 
+        if plan.words in ("json", *CONTENT_TYPES):  # one object or captions, whole
+            if ticket is None:
+                response = Response(cached, media_type=_media(plan), headers=headers)
+            else:
+                response = await self._with_words(key, plan, ticket, started, headers)
+            self.metrics.request_duration.labels(route, plan.format.name).observe(
+                time.perf_counter() - started
+            )
+            return response
+
         if mode == "whole":
             if ticket is None:
                 response = Response(cached, media_type=plan.format.content_type, headers=headers)
@@ -93,17 +139,20 @@ class SpeechResponder:
             )
             return response
 
+        body: AsyncIterator[bytes | _Words]
         if ticket is None:
             body = self._replay(cached or b"")
         else:
             body = self._synthesize(key, plan, ticket, started)
-        timed = self._timed(route, plan, started, body)
+        observed = self._timed(route, plan, started, body)
         headers["Cache-Control"] = "no-store"
         if mode == "sse":
             return StreamingResponse(
-                _sse_events(timed, plan), media_type="text/event-stream", headers=headers
+                _sse_events(observed, plan), media_type="text/event-stream", headers=headers
             )
-        return StreamingResponse(timed, media_type=plan.format.content_type, headers=headers)
+        return StreamingResponse(
+            _audio(observed), media_type=plan.format.content_type, headers=headers
+        )
 
     def _admit(self, request: Request, plan: Plan) -> Ticket:
         ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
@@ -150,6 +199,38 @@ class SpeechResponder:
             _read_file(spool), media_type=plan.format.content_type, headers=headers
         )
 
+    async def _with_words(
+        self, key: str, plan: Plan, ticket: Ticket, started: float, headers: dict[str, str]
+    ) -> Response:
+        """The audio and each word's times as one JSON object, or the speech's captions."""
+        encoder = StreamEncoder(plan.format, plan.output_rate)
+        audio: list[bytes] = []
+        sentences: list[tuple[WordTiming, ...]] = []
+        produced = 0.0
+        try:
+            async for chunk in self.synth.astream(plan, whole=True, defer=self.admission.max_wait):
+                produced += chunk.duration
+                audio.append(await run_in_threadpool(encoder.feed, chunk.samples))
+                if chunk.words:
+                    sentences.append(chunk.words)
+                self._done(ticket, chunk)
+            audio.append(await run_in_threadpool(encoder.finish))
+        finally:
+            encoder.close()
+        self._observe_synthesis(plan, started, produced)
+        headers["X-Audio-Duration"] = f"{produced:.3f}"
+        if plan.words == "json":
+            body = json.dumps({
+                "audio": base64.b64encode(b"".join(audio)).decode(),
+                "content_type": plan.format.content_type,
+                "duration": round(produced, 3),
+                "words": words_json([w for words in sentences for w in words]),
+            }).encode()  # fmt: skip
+        else:
+            body = render(plan.words, sentences).encode()
+        await self._store(key, body)
+        return Response(body, media_type=_media(plan), headers=headers)
+
     def _cacheable_bytes(self) -> int:
         return self.cache.max_entry_bytes if self.cache is not None else 0
 
@@ -183,11 +264,11 @@ class SpeechResponder:
             self.metrics.rtf.labels(voice).observe((time.perf_counter() - started) / audio_seconds)
 
     async def _timed(
-        self, route: str, plan: Plan, started: float, body: AsyncIterator[bytes]
-    ) -> AsyncIterator[bytes]:
+        self, route: str, plan: Plan, started: float, body: AsyncIterator[T]
+    ) -> AsyncIterator[T]:
         first = True
         async for data in body:
-            if first:
+            if first and isinstance(data, bytes):
                 self._observe_first_audio(route, plan, started)
                 first = False
             yield data
@@ -195,22 +276,25 @@ class SpeechResponder:
             time.perf_counter() - started
         )
 
-    async def _replay(self, data: bytes) -> AsyncIterator[bytes]:
+    async def _replay(self, data: bytes) -> AsyncIterator[bytes | _Words]:
         for start in range(0, len(data), HIT_CHUNK_BYTES):
             yield data[start : start + HIT_CHUNK_BYTES]
 
     async def _synthesize(
         self, key: str, plan: Plan, ticket: Ticket, started: float
-    ) -> AsyncIterator[bytes]:
-        """Encoded audio sentence by sentence; stored in the cache if it completes."""
+    ) -> AsyncIterator[bytes | _Words]:
+        """Encoded audio sentence by sentence, each sentence's words first when the plan
+        times them; stored in the cache if it completes (audio alone: not with words)."""
         encoder = StreamEncoder(plan.format, plan.output_rate)
         limit = self._cacheable_bytes()
-        kept: list[bytes] | None = [] if self.cache is not None else None
+        kept: list[bytes] | None = [] if self.cache is not None and not plan.words else None
         size = 0
         produced = 0.0
         try:
             async for chunk in self.synth.astream(plan):
                 produced += chunk.duration
+                if chunk.words:
+                    yield _Words(chunk.words)
                 data = await run_in_threadpool(encoder.feed, chunk.samples)
                 self._done(ticket, chunk)
                 if data:
@@ -241,10 +325,25 @@ async def _read_file(file: IO[bytes]) -> AsyncIterator[bytes]:
         file.close()
 
 
-async def _sse_events(body: AsyncIterator[bytes], plan: Plan) -> AsyncIterator[bytes]:
-    """OpenAI's ``stream_format=sse``: base64 audio deltas, then a done event."""
+def _media(plan: Plan) -> str:
+    """The content type of a response that carries words."""
+    return "application/json" if plan.words == "json" else CONTENT_TYPES[plan.words]
+
+
+async def _audio(body: AsyncIterator[bytes | _Words]) -> AsyncIterator[bytes]:
     async for data in body:
-        event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
+        if isinstance(data, bytes):
+            yield data
+
+
+async def _sse_events(body: AsyncIterator[bytes | _Words], plan: Plan) -> AsyncIterator[bytes]:
+    """OpenAI's ``stream_format=sse``: base64 audio deltas, then a done event; with
+    timestamps, voxserve's ``speech.audio.words`` before each sentence's audio."""
+    async for data in body:
+        if isinstance(data, _Words):
+            event = {"type": "speech.audio.words", "words": words_json(data.words)}
+        else:
+            event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
         yield f"data: {json.dumps(event)}\n\n".encode()
     chars = plan.input_chars
     usage = {"input_tokens": chars, "output_tokens": 0, "total_tokens": chars}

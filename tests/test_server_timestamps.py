@@ -1,0 +1,116 @@
+"""Word timestamps over HTTP (``timestamps`` on /v1/audio/speech), on the real voice:
+one JSON object with the audio and its words, captions, and words events in SSE."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import soundfile
+import srt
+import webvtt
+
+from live import LiveServer
+
+pytestmark = pytest.mark.slow
+
+TEXT = "Hello there. The meeting starts at nine thirty, in room four."
+WORDS = ["Hello", "there", "The", "meeting", "starts", "at", "nine", "thirty", "in", "room", "four"]
+QUIET = {"noise_scale": 0, "noise_w": 0}  # the same audio every time
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with LiveServer({"VOXSERVE_WYOMING": "false"}) as live:
+        yield live
+
+
+def speak(server: LiveServer, **fields: Any) -> httpx.Response:
+    body = {"model": "tts-1", "voice": "alloy", "input": TEXT, **QUIET, **fields}
+    return httpx.post(server.url + "/v1/audio/speech", json=body, timeout=60)
+
+
+def test_json_carries_the_audio_and_each_words_times(server: LiveServer) -> None:
+    response = speak(server, timestamps="words", response_format="wav")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    samples, rate = soundfile.read(io.BytesIO(base64.b64decode(body["audio"])))
+    seconds = len(samples) / rate
+    assert body["duration"] == pytest.approx(seconds, abs=0.01)
+    words = body["words"]
+    assert [w["word"] for w in words] == WORDS
+    assert all(0 <= w["start"] < w["end"] <= seconds for w in words)
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
+    # The pause between the sentences falls between "there" and "The".
+    assert words[2]["start"] - words[1]["end"] >= 0.2
+
+
+@pytest.mark.parametrize("kind", ["srt", "vtt"])
+def test_captions_parse_and_fall_inside_the_audio(server: LiveServer, kind: str) -> None:
+    seconds = speak(server, timestamps="words").json()["duration"]
+    response = speak(server, timestamps=kind)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(
+        "application/x-subrip" if kind == "srt" else "text/vtt"
+    )
+    if kind == "srt":
+        cues = [
+            (c.start.total_seconds(), c.end.total_seconds(), c.content)
+            for c in srt.parse(response.text)
+        ]
+    else:
+        parsed = webvtt.from_buffer(io.StringIO(response.text))
+        cues = [(c.start_in_seconds, c.end_in_seconds, c.text) for c in parsed]
+    assert " ".join(text for _s, _e, text in cues).split() == WORDS
+    assert all(0 <= start <= end <= seconds + 0.01 for start, end, _t in cues)
+
+
+def test_sse_sends_each_sentences_words_before_its_audio(server: LiveServer) -> None:
+    whole = speak(server, timestamps="words", response_format="wav").json()["words"]
+    with httpx.stream(
+        "POST", server.url + "/v1/audio/speech",
+        json={"model": "tts-1", "voice": "alloy", "input": TEXT, **QUIET,
+              "timestamps": "words", "stream_format": "sse", "response_format": "pcm"},
+        timeout=60,
+    ) as response:  # fmt: skip
+        events = [
+            json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:")
+        ]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "speech.audio.words"
+    assert kinds[-1] == "speech.audio.done"
+    assert kinds.count("speech.audio.words") == 2  # one per sentence
+    streamed = [w for e in events if e["type"] == "speech.audio.words" for w in e["words"]]
+    assert [w["word"] for w in streamed] == WORDS
+    for a, b in zip(streamed, whole, strict=True):  # streamed as timed whole
+        assert a["start"] == pytest.approx(b["start"], abs=0.002)
+
+
+def test_a_second_request_is_served_from_the_cache_with_its_words(server: LiveServer) -> None:
+    first = speak(server, timestamps="vtt", input="Cached captions, twice.")
+    second = speak(server, timestamps="vtt", input="Cached captions, twice.")
+    assert second.headers.get("X-Cache") == "hit"
+    assert second.text == first.text
+    audio = speak(server, input="Cached captions, twice.", stream=False)
+    assert audio.headers["content-type"] == "audio/mpeg"  # not the captions' entry
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"timestamps": "srt", "stream_format": "sse"}, {"timestamps": "words", "voice": "espeak-de"},
+     {"timestamps": "letters"}],
+    ids=["captions-as-sse", "espeak-voice", "unknown-form"],
+)  # fmt: skip
+def test_what_cannot_be_timed_is_refused_naming_the_field(
+    server: LiveServer, fields: dict[str, str]
+) -> None:
+    response = speak(server, **fields)
+    assert response.status_code in (400, 422), response.text
+    assert response.json()["error"]["param"] == "timestamps"
