@@ -11,13 +11,9 @@ import pytest
 
 from voxserve.engines import piper
 from voxserve.engines.base import Engine
-from voxserve.engines.piper import (
-    CPU,
-    CUDA,
-    PiperEngine,
-    select_providers,
-)
+from voxserve.engines.piper import PiperEngine
 from voxserve.engines.piper_model import dangling_inputs, file_digest, read_config, vocoder_input
+from voxserve.engines.piper_runtime import CPU, CUDA, select_providers
 from voxserve.engines.voices import piper_voice
 from voxserve.errors import InvalidParameter, VoiceLoadError
 from voxserve.types import SynthesisParams, Utterance, Voice

@@ -13,8 +13,7 @@ import logging
 import math
 import sys
 import threading
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -24,17 +23,15 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from voxserve.engines import prepared
 from voxserve.engines.base import Head, Rest, whole_heads
-from voxserve.engines.piper_model import ModelGraphs, read_config
+from voxserve.engines.piper_model import read_config
+from voxserve.engines.piper_runtime import CUDA, Sessions, select_providers
+from voxserve.engines.piper_words import Symbols, word_times
 from voxserve.engines.prepared import prepared_graphs, published
 from voxserve.errors import EngineError, InvalidParameter, VoiceLoadError
-from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice, WordTiming
+from voxserve.types import FloatArray, SynthesisParams, Utterance, Voice
 
 log = logging.getLogger(__name__)
-
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 
 #: Latent frames the vocoder gets beyond each cut, so that a head and its rest join
 #: seamlessly. Measured on en_US-joe-medium against uncut runs: 16 frames keep every
@@ -48,25 +45,6 @@ VOCODER_CONTEXT = 16
 VOCODER_WINDOW = 256
 
 T = TypeVar("T")
-
-
-def select_providers(device: str, available: Sequence[str]) -> list[str]:
-    """Pick onnxruntime execution providers for ``device`` (auto, cpu or cuda).
-
-    ``auto`` takes CUDA when this onnxruntime build offers it. ``cuda`` without CUDA
-    falls back to CPU with a warning rather than refusing to start: a container built
-    for GPU must still serve on a node without one.
-    """
-    if device == "cpu":
-        return [CPU]
-    if CUDA in available:
-        return [CUDA, CPU]
-    if device == "cuda":
-        log.warning(
-            "VOXSERVE_DEVICE=cuda but onnxruntime offers no CUDAExecutionProvider "
-            "(install voxserve[gpu] and check the driver); falling back to CPU"
-        )
-    return [CPU]
 
 
 @dataclass(frozen=True)
@@ -83,33 +61,6 @@ class _Latent:
     @property
     def length(self) -> int:
         return int(self.frames.shape[2])
-
-
-class _Sessions:
-    """The voice's graphs as onnxruntime sessions with one thread budget.
-
-    InferenceSession.run is thread-safe: lanes running side by side share one instance.
-    """
-
-    def __init__(
-        self,
-        voice: Voice,
-        graphs: ModelGraphs,
-        providers: list[str],
-        threads: int,
-        *,
-        save: prepared.Staging | None = None,
-    ) -> None:
-        """``save``: where to write onnxruntime's optimized graphs while creating them."""
-
-        def make(graph: bytes | Path, name: str) -> ort.InferenceSession:
-            to = save.path(name) if save is not None else None
-            return _session(
-                voice, graph, providers, threads, optimized=graphs.optimized, save_to=to
-            )
-
-        self.acoustic = make(graphs.acoustic, prepared.ACOUSTIC)
-        self.vocoder = None if graphs.vocoder is None else make(graphs.vocoder, prepared.VOCODER)
 
 
 class PiperEngine:
@@ -155,7 +106,7 @@ class PiperEngine:
         providers = select_providers(device, ort.get_available_providers())
         graphs, staging = prepared_graphs(voice, providers, model_cache)
         try:
-            alone = _Sessions(voice, graphs, providers, threads, save=staging)
+            alone = Sessions(voice, graphs, providers, threads, save=staging)
             self._check_matches(voice, alone.acoustic, config, raw)
         except BaseException:
             if staging is not None:
@@ -175,13 +126,13 @@ class PiperEngine:
         self._providers = providers
         self._lane_threads = max(1, threads // self._lanes)
         self._lanes_lock = threading.Lock()
-        self._shared: _Sessions | None = alone if self._lanes == 1 else None
+        self._shared: Sessions | None = alone if self._lanes == 1 else None
         if not lanes_later:
             self.open_lanes()
         self._sid = "sid" in {i.name for i in alone.acoustic.get_inputs()}
         # PiperVoice is used only for its phonemizer (espeak-ng bundled in piper-tts).
         self._phonemizer = PiperVoice(session=alone.acoustic, config=config)
-        self._symbols = _Symbols(config.phoneme_id_map)
+        self._symbols = Symbols(config.phoneme_id_map)
         self.batching = on_gpu if batching is None else batching
         log.info(
             "loaded voice %s on %s, %d lane(s), vocoder %s",
@@ -193,7 +144,7 @@ class PiperEngine:
         """Create the sessions lane runs use (one core each), if not yet done."""
         with self._lanes_lock:
             if self._shared is None:
-                self._shared = _Sessions(
+                self._shared = Sessions(
                     self._voice, self._graphs, self._providers, self._lane_threads
                 )
                 log.info("voice %s: %d lanes open", self._voice.id, self._lanes)
@@ -203,7 +154,7 @@ class PiperEngine:
         """Whether lane runs have their own sessions (see :meth:`open_lanes`)."""
         return self._shared is not None
 
-    def _sessions(self, exclusive: bool) -> _Sessions:
+    def _sessions(self, exclusive: bool) -> Sessions:
         shared = self._shared
         return self._alone if exclusive or shared is None else shared
 
@@ -307,7 +258,7 @@ class PiperEngine:
                 Head(
                     a,
                     Rest(u, _Latent(lat.frames, head)) if c else None,
-                    self._word_times(u.ids, lat.durations),
+                    word_times(u.ids, lat.durations, self._symbols, self._hop / self.sample_rate),
                 )
                 for u, lat, a, c in zip(items, latents, audio, cut, strict=True)
             ]
@@ -370,7 +321,7 @@ class PiperEngine:
         except Exception as exc:  # onnxruntime's errors are untyped
             raise EngineError(f"{self._voice.id}: inference failed ({exc})") from exc
 
-    def _run_whole(self, sessions: _Sessions, items: list[Utterance]) -> list[FloatArray]:
+    def _run_whole(self, sessions: Sessions, items: list[Utterance]) -> list[FloatArray]:
         """The uncut graph: ids to audio in one call, rows cut at their true length."""
         feeds, lengths = self._feeds(items)
         outputs = self._call(sessions.acoustic, feeds)
@@ -383,7 +334,7 @@ class PiperEngine:
             for row, n in enumerate(lengths)
         ]
 
-    def _acoustic(self, sessions: _Sessions, items: list[Utterance]) -> list[_Latent]:
+    def _acoustic(self, sessions: Sessions, items: list[Utterance]) -> list[_Latent]:
         """Each item's latent frames, cut from the padded batch at its summed durations."""
         feeds, lengths = self._feeds(items)
         frames, durations = self._call(sessions.acoustic, feeds)
@@ -396,37 +347,8 @@ class PiperEngine:
             for row, n in enumerate(lengths)
         ]
 
-    def _word_times(
-        self, ids: Sequence[int], durations: npt.NDArray[np.int64] | None
-    ) -> tuple[WordTiming, ...]:
-        """When each spoken word (phonemes between two spaces) starts and ends: from the
-        start of its first phoneme to the end of the blank after its last one; the pauses
-        of punctuation and the spaces are between words."""
-        if durations is None:
-            return ()
-        frame = self._hop / self.sample_rate
-        ends = np.cumsum(durations)
-        words: list[WordTiming] = []
-        spoken: list[str] = []
-        first = last = -1
-        symbols = self._symbols
-        for i, pid in enumerate([*ids, symbols.space]):
-            if pid == symbols.space:
-                if spoken:
-                    start = float(ends[first] - durations[first]) * frame
-                    words.append(WordTiming("".join(spoken), start, float(ends[last]) * frame))
-                spoken, first, last = [], -1, -1
-            elif pid == symbols.blank:
-                if last == i - 1 >= 0:
-                    last = i
-            elif pid not in symbols.silent:
-                first = i if first < 0 else first
-                last = i
-                spoken.append(symbols.names.get(pid, "?"))
-        return tuple(words)
-
     def _vocode(
-        self, sessions: _Sessions, spans: list[tuple[FloatArray, int, int]]
+        self, sessions: Sessions, spans: list[tuple[FloatArray, int, int]]
     ) -> list[FloatArray]:
         """Audio of frames ``start:stop`` of each latent, in windows of at most
         VOCODER_WINDOW frames: one padded vocoder call per window of each span.
@@ -453,7 +375,7 @@ class PiperEngine:
         return [p[0] if len(p) == 1 else np.concatenate(p) for p in parts]
 
     def _vocode_once(
-        self, sessions: _Sessions, spans: list[tuple[FloatArray, int, int]]
+        self, sessions: Sessions, spans: list[tuple[FloatArray, int, int]]
     ) -> list[FloatArray]:
         """Audio of frames ``start:stop`` of each latent, in one padded vocoder call.
 
@@ -476,59 +398,3 @@ class PiperEngine:
             np.ascontiguousarray(audio[row, skip * hop : (skip + count) * hop], dtype=np.float32)
             for row, (_, skip, count) in enumerate(windows)
         ]
-
-
-class _Symbols:
-    """What a voice's phoneme ids mean for word timings."""
-
-    def __init__(self, id_map: Mapping[str, Sequence[int]]) -> None:
-        def first(name: str) -> int:
-            ids = id_map.get(name)
-            return int(ids[0]) if ids else -1
-
-        self.space = first(" ")
-        self.blank = first("_")
-        self.names = {int(ids[0]): name for name, ids in id_map.items() if ids}
-        """Each id's phoneme."""
-        self.silent = {first("^"), first("$")} | {
-            int(ids[0])
-            for name, ids in id_map.items()
-            if ids and all(unicodedata.category(c)[0] in "PZ" for c in name)
-        }
-        """Ids that are no sound of a word: sentence start and end, punctuation."""
-
-
-def _session(
-    voice: Voice,
-    model: bytes | Path,
-    providers: list[str],
-    threads: int,
-    *,
-    optimized: bool = False,
-    save_to: Path | None = None,
-) -> ort.InferenceSession:
-    """``optimized``: ``model`` is a saved optimized graph (optimization off: 0.1-0.2 s
-    instead of 0.7-0.9 s for the acoustic model, measured). ``save_to``: write the
-    optimized graph there."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # A session's idle intra-op threads spin by default, taking cores from the session that
-    # runs next (the vocoder after the acoustic model, lanes after an exclusive run):
-    # measured 17 % slower sentences with spinning, 1.5 % slower than one uncut graph without.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Memory patterns pre-plan one block per input shape, and every sentence has its own:
-    # off, a long sentence grows the process by half as much, at the same speed (measured).
-    options.enable_mem_pattern = False
-    if optimized:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    if save_to is not None:
-        options.optimized_model_filepath = str(save_to)
-        # onnxruntime warns that the saved graph fits this CPU only: its key names the CPU.
-        options.log_severity_level = 3
-    source = str(model) if isinstance(model, Path) else model
-    try:
-        return ort.InferenceSession(source, sess_options=options, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise VoiceLoadError(f"{voice.id}: onnxruntime cannot load the model ({exc})") from exc
