@@ -269,6 +269,20 @@ class Settings(BaseSettings):
     jobs_url_seconds: float = Field(
         3600, gt=0, le=7 * 86_400, description="How long a result's download URL is valid."
     )
+    jobs_queue: Literal["auto", "local", "redis"] = Field(
+        "auto",
+        description="Where job chunks wait: 'local' (this process), 'redis' (any replica on "
+        "VOXSERVE_JOBS_REDIS_URL takes them); auto: redis when VOXSERVE_JOBS_REDIS_URL is set.",
+    )
+    jobs_redis_url: str | None = Field(
+        None, repr=False,
+        description="Redis of the distributed job queue and job state (docs/jobs.md).",
+    )  # fmt: skip
+    jobs_lease_seconds: float = Field(
+        30, ge=1, le=3600,
+        description="A chunk whose replica stopped renewing it for this long (killed) is "
+        "taken by another replica.",
+    )  # fmt: skip
 
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -309,7 +323,7 @@ class Settings(BaseSettings):
             return tuple(Path(item.strip()) for item in value.split(",") if item.strip())
         return value
 
-    @field_validator("cache_url")
+    @field_validator("cache_url", "jobs_redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):

@@ -20,7 +20,8 @@ waiting (never refused) while speech keeps the machine busy. A store that is dow
 chunks wait and retry; speech does not use the store.
 
 Chunks go through a :class:`ChunkQueue`: :class:`LocalQueue` runs them in this process.
-A queue on Redis would let every replica take them (not built yet: see docs/jobs.md).
+With a Redis URL, :class:`voxserve.jobs.distributed.DistributedJobService` keeps jobs in
+Redis and lets every replica take their chunks.
 """
 
 from __future__ import annotations
@@ -226,6 +227,10 @@ class JobService:
         if job is None or job.owner != owner:
             raise UnknownJob(job_id)
         return job
+
+    async def lookup(self, job_id: str, owner: str) -> Job:
+        """:meth:`get` for the routes (a distributed service reads the job from Redis)."""
+        return self.get(job_id, owner)
 
     async def cancel(self, job_id: str, owner: str) -> Job:
         """Stop the job's chunks (those running stop after their current sentence) and

@@ -87,7 +87,7 @@ async def create_job(request: Request) -> JSONResponse:
 async def get_job(job_id: str, request: Request) -> JSONResponse:
     """The job: status, progress, estimated time left, and its result's URL when done."""
     jobs = _service(request)
-    return JSONResponse(await _view(jobs, jobs.get(job_id, _owner(request)), request))
+    return JSONResponse(await _view(jobs, await jobs.lookup(job_id, _owner(request)), request))
 
 
 @router.get(
@@ -98,7 +98,7 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
     """Server-sent events: ``job.progress`` now and at every change, then one of
     ``job.succeeded``, ``job.failed``, ``job.cancelled`` (each with the job), and the end."""
     jobs = _service(request)
-    job = jobs.get(job_id, _owner(request))
+    job = await jobs.lookup(job_id, _owner(request))
 
     async def events() -> AsyncIterator[bytes]:
         async for state in jobs.events(job):
@@ -240,11 +240,27 @@ def uploads(settings: Settings) -> dict[str, tuple[int, float]]:
 
 def start_service(settings: Settings, synth: Synthesizer, admission: Admission) -> JobService:
     """The job service on the synthesizer's lanes, with its workers started (lifespan)."""
-    service = JobService(
-        synth, build_storage(settings), admission,
-        chunk_chars=settings.jobs_chunk_chars,
-        workers=settings.jobs_workers or synth.lanes.total,
-        url_seconds=settings.jobs_url_seconds,
-    )  # fmt: skip
+    workers = settings.jobs_workers or synth.lanes.total
+    service: JobService
+    if settings.jobs_queue == "redis" or (
+        settings.jobs_queue == "auto" and settings.jobs_redis_url
+    ):
+        from voxserve.jobs.distributed import DistributedJobService
+
+        if not settings.jobs_redis_url:
+            raise ValueError("VOXSERVE_JOBS_QUEUE=redis needs VOXSERVE_JOBS_REDIS_URL.")
+        service = DistributedJobService(
+            synth, build_storage(settings), admission,
+            redis_url=settings.jobs_redis_url,
+            chunk_chars=settings.jobs_chunk_chars, workers=workers,
+            url_seconds=settings.jobs_url_seconds,
+            lease_seconds=settings.jobs_lease_seconds,
+        )  # fmt: skip
+    else:
+        service = JobService(
+            synth, build_storage(settings), admission,
+            chunk_chars=settings.jobs_chunk_chars, workers=workers,
+            url_seconds=settings.jobs_url_seconds,
+        )  # fmt: skip
     service.start()
     return service
