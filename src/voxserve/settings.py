@@ -139,8 +139,9 @@ class Settings(BaseSettings):
     asr_beam_size: int = Field(1, ge=1, le=10)
     model_cache_dir: Path | None = Field(
         None,
-        description="Where model files made from packages are kept (Whisper base joined "
-        "from its two parts). Unset: models/ in VOXSERVE_CACHE_DIR.",
+        description="Where model files voxserve makes are kept (optimized voice graphs, "
+        "Whisper base joined from its two parts). Unset: $XDG_CACHE_HOME/voxserve/models, "
+        "else ~/.cache/voxserve/models.",
     )  # fmt: skip
 
     # HTTP
@@ -369,7 +370,12 @@ class Settings(BaseSettings):
         return frozenset(k for k in keys if k and not k.startswith("#"))
 
     def resolved_model_cache_dir(self) -> Path:
-        return self.model_cache_dir or self.cache_dir / "models"
+        """The setting, or voxserve/models in the user's cache directory (XDG), never the
+        current directory: ``voxserve say`` must not leave a .cache wherever it runs."""
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "voxserve" / "models"
 
     def resolved_threads(self) -> int:
         """Cores for inference: the setting, or every core this process may use."""
