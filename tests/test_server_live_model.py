@@ -106,6 +106,12 @@ def live_session(server: LiveServer) -> tuple[Session, npt.NDArray[np.int16]]:
     assert done["type"] == "done"
     live = np.frombuffer(bytes(session.audio), dtype="<i2")
     assert done["audio_seconds"] == pytest.approx(len(live) / 22050, abs=1e-3)
+    for event in (e for e in session.events if e["type"] == "sentence"):
+        # Each sentence's words, timed in the session's stream, inside the sentence.
+        said = [w["word"] for w in event["words"]]
+        assert said == [w.strip(".,") for w in event["text"].split()], event
+        begin, end = event["offset_seconds"], event["offset_seconds"] + event["duration_seconds"]
+        assert all(begin - 0.01 <= w["start"] < w["end"] <= end + 0.01 for w in event["words"])
     return session, live
 
 

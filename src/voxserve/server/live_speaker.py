@@ -30,10 +30,12 @@ from voxserve import errors as e
 from voxserve.admission import Admission
 from voxserve.audio import AudioFormat, Resampler, StreamEncoder, output_sample_rate
 from voxserve.audio import silence as make_silence
+from voxserve.captions import words_json
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
 from voxserve.synthesizer import Synthesizer
-from voxserve.types import FloatArray, SynthesisParams, SynthesisRequest, Voice
+from voxserve.types import FloatArray, SynthesisParams, SynthesisRequest, Voice, WordTiming
+from voxserve.words import shift
 
 
 class _End:
@@ -176,6 +178,8 @@ class Speaker:
             plan = self.synth.plan(request)
         except e.EmptyText:
             return  # punctuation or symbols only: nothing to say
+        if plan.voice.engine.startswith("piper"):  # its words' times (docs/captions.md)
+            plan = replace(plan, words="chunks")
         ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
         try:
             await self._stream(plan, cut_at, ticket.done)
@@ -188,12 +192,16 @@ class Speaker:
         last = len(plan.sentences) - 1
         first = True
         begun = self._position  # where the current sentence's audio starts
+        words: list[WordTiming] = []  # the current sentence's, timed from the plan's start
         async for chunk in self.synth.astream(plan):
             samples = chunk.samples
             if first and self._position > 0 and len(self._pause):
                 # The pause after the previous plan's last sentence, as HTTP puts it there.
                 await self._send_audio(self._pause)
                 begun = self._position
+            if first:
+                start = self._position / self._rate  # the plan's start in the session
+            words.extend(chunk.words)
             await self._send_audio(samples)
             if first:
                 first = False
@@ -211,11 +219,12 @@ class Speaker:
                     "text": chunk.text,
                     "offset_seconds": round(begun / self._rate, 4),
                     "duration_seconds": round((self._position - pause - begun) / self._rate, 4),
-                    "words": [],
+                    "words": words_json(shift(words, start)),
                 }
             )
             self.sentences += 1
             begun = self._position
+            words = []
 
     async def _send_audio(self, samples: FloatArray) -> None:
         self._position += len(samples)
