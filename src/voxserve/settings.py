@@ -40,6 +40,12 @@ class Settings(BaseSettings):
 
     # Voices
     voices_dir: Path | None = Field(None, validation_alias=_env("VOICES_DIR", "MODEL_PATH"))
+    voices_url: str | None = Field(
+        None,
+        description="s3://bucket/prefix/ of Piper voices (X.onnx + X.onnx.json, with their "
+        "SHA-256 in SHA256SUMS there), synced into VOXSERVE_VOICES_DIR at start and by POST "
+        "/admin/voices/reload; the store is reached with the VOXSERVE_STORAGE_* settings.",
+    )  # fmt: skip
     default_voice: str = DEFAULT_VOICE
     voice_map: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
@@ -331,6 +337,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("voices_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        bucket = value.removeprefix("s3://").split("/", 1)[0]
+        if not value.startswith("s3://") or not bucket:
+            raise ValueError("must be s3://BUCKET/ or s3://BUCKET/PREFIX/")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _addresses(cls, value: str) -> str:
@@ -376,6 +392,15 @@ class Settings(BaseSettings):
             return self.model_cache_dir
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return Path(base) / "voxserve" / "models"
+
+    def resolved_voices_dir(self) -> Path | None:
+        """The voices directory: the setting, or with VOXSERVE_VOICES_URL (where the bucket's
+        voices are synced to) voices/ in the model cache; None without either."""
+        if self.voices_dir is not None:
+            return self.voices_dir
+        if self.voices_url:
+            return self.resolved_model_cache_dir() / "voices"
+        return None
 
     def resolved_threads(self) -> int:
         """Cores for inference: the setting, or every core this process may use."""

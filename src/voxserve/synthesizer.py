@@ -24,7 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from voxserve.audio import (
     FileEncoder,
@@ -35,7 +35,7 @@ from voxserve.audio import (
 )
 from voxserve.deadlines import Pace
 from voxserve.engines.base import Engine
-from voxserve.engines.voices import VoiceLibrary
+from voxserve.engines.voices import VoiceLibrary, discover_voices
 from voxserve.errors import EmptyText, SpokenTextTooLong, TextTooLong
 from voxserve.lanes import Lanes, yield_to_loop
 from voxserve.metrics import Metrics
@@ -103,6 +103,21 @@ class Synthesizer:
 
     def voices(self) -> list[Voice]:
         return self.library.voices()
+
+    def reload_voices(self) -> dict[str, Any]:
+        """Sync the bucket's voices (VOXSERVE_VOICES_URL, voxserve.voice_sync) and find
+        the voices again (blocking: run it on a thread). The store's errors
+        (StorageError) propagate, and then the voices in use stay."""
+        answer: dict[str, Any] = {}
+        if self.settings.voices_url:
+            from voxserve.voice_sync import sync_voices
+
+            report = sync_voices(self.settings)
+            answer["downloaded"] = report.downloaded
+            answer["refused"] = report.refused
+        answer.update(self.library.rediscover(discover_voices(self.settings)))
+        answer["voices"] = [v.id for v in self.library.voices()]
+        return answer
 
     async def apreload(self, *, lanes_later: bool = False) -> list[Engine]:
         """Load the voices ``VOXSERVE_PRELOAD`` asks for on an inference thread, so that

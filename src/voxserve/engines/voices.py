@@ -84,8 +84,9 @@ def directory_voices(directory: Path) -> list[Voice]:
 def discover_voices(settings: Settings) -> list[Voice]:
     """All voices the settings make available; a directory voice overrides a bundled one."""
     found: dict[str, Voice] = {v.id: v for v in bundled_voices()}
-    if settings.voices_dir is not None:
-        found.update((v.id, v) for v in directory_voices(settings.voices_dir))
+    directory = settings.resolved_voices_dir()
+    if directory is not None:
+        found.update((v.id, v) for v in directory_voices(directory))
     binary = espeak_binary() if settings.espeak else None
     if binary:
         for v in list_espeak_voices(binary):
@@ -127,6 +128,37 @@ class VoiceLibrary:
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceLibrary:
         return cls(discover_voices(settings), settings)
+
+    def rediscover(self, voices: Iterable[Voice]) -> dict[str, list[str]]:
+        """Make ``voices`` the installed ones (a reload): ids not seen before are added,
+        ids gone are removed, and a voice whose files changed (digest or path) is unloaded,
+        to load again on first use or the next preload. A voice that failed to load before
+        is tried again. Returns the ids ``added``, ``removed`` and ``changed``.
+        """
+        found = {v.id: v for v in voices}
+        with self._lock:
+            old = self._voices
+            added = sorted(found.keys() - old.keys())
+            removed = sorted(old.keys() - found.keys())
+            changed = sorted(
+                k for k in found.keys() & old.keys()
+                if (found[k].digest, found[k].model_path) != (old[k].digest, old[k].model_path)
+            )  # fmt: skip
+            for voice_id in (*removed, *changed):
+                engine = self._engines.pop(voice_id, None)
+                self._load_seconds.pop(voice_id, None)
+                if engine is not None:
+                    engine.close()  # a request still using it keeps it alive (see _evict)
+            for voice_id in found:
+                self._failed.pop(voice_id, None)
+            self._voices = found
+        if added or removed or changed:
+            log.info(
+                "voices reloaded: added %s, removed %s, changed %s",
+                ", ".join(added) or "none", ", ".join(removed) or "none",
+                ", ".join(changed) or "none",
+            )  # fmt: skip
+        return {"added": added, "removed": removed, "changed": changed}
 
     def voices(self) -> list[Voice]:
         """Installed voices, Piper first, then by id."""

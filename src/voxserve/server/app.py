@@ -99,6 +99,19 @@ async def after_ready(synth: Synthesizer, listener: Transcriber | None) -> None:
     log.info("background loading done in %.1fs", time.perf_counter() - started)
 
 
+def sync_voices_at_start(settings: Settings) -> None:
+    """Copy the bucket's voices (VOXSERVE_VOICES_URL) into the voices directory. A store
+    that fails is logged, and the server starts with the voices it has locally (those
+    synced before, the bundled one); POST /admin/voices/reload tries again."""
+    from voxserve.errors import StorageError
+    from voxserve.voice_sync import sync_voices
+
+    try:
+        sync_voices(settings)
+    except StorageError as exc:
+        log.error("voices from %s not synced: %s", settings.voices_url, exc)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -220,6 +233,8 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
         synth = synthesizer
+        if synth is None and settings.voices_url:
+            await asyncio.get_running_loop().run_in_executor(None, sync_voices_at_start, settings)
         if synth is None:
             synth = await asyncio.get_running_loop().run_in_executor(
                 None, functools.partial(Synthesizer.from_settings, settings, metrics=metrics)

@@ -1,5 +1,5 @@
 """SSML at the HTTP doors: which requests carry it, what its warnings header says, and
-the lexicon's admin route.
+the admin routes that reload the lexicon and the voices.
 
 ``X-SSML-Warnings`` lists what a document asked that was not done (unknown tags,
 unsupported attributes), "; "-separated, in ASCII: headers carry nothing else.
@@ -7,7 +7,9 @@ unsupported attributes), "; "-separated, in ASCII: headers carry nothing else.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import asyncio
+
+from fastapi import APIRouter, Request, Response
 
 from voxserve.plan import Plan
 from voxserve.server.deps import SynthesizerDep
@@ -42,6 +44,17 @@ async def reload_lexicon(synth: SynthesizerDep) -> dict[str, object]:
     line: 400 naming it, and the lexicon in use stays."""
     lexicon = synth.reload_lexicon()
     return {"entries": len(lexicon.entries), "files": list(lexicon.sources)}
+
+
+@router.post("/admin/voices/reload")
+async def reload_voices(request: Request, synth: SynthesizerDep) -> dict[str, object]:
+    """Sync the voices of VOXSERVE_VOICES_URL and find the voices again (behind the API
+    key); with VOXSERVE_PRELOAD the new ones are loaded before the answer. A store that
+    does not answer: 503, and the voices in use stay."""
+    answer = await asyncio.get_running_loop().run_in_executor(None, synth.reload_voices)
+    await synth.apreload()
+    request.app.state.metrics.voices_loaded.set(len(synth.library.loaded()))
+    return answer
 
 
 @router.get("/admin/lexicon")
