@@ -81,6 +81,13 @@ class LiveServer:
             VOXSERVE_LOG_LEVEL="INFO",
         )
         env.update(self._env)
+        if env["VOXSERVE_LOG_LEVEL"].upper() not in ("DEBUG", "INFO"):
+            # Quieter than INFO, the server never says where it listens: choose the ports
+            # here (with the small race that port 0 avoids) and know them at once.
+            for name in ("VOXSERVE_PORT", "VOXSERVE_METRICS_PORT", "VOXSERVE_WYOMING_PORT"):
+                if env[name] == "0":
+                    env[name] = str(free_port())
+            self._take_ports(env)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voxserve", "serve"],
             env=env,
@@ -102,6 +109,14 @@ class LiveServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"voxserve was not ready after {self._timeout}s:\n{self.log}")
+
+    def _take_ports(self, env: dict[str, str]) -> None:
+        self.port = int(env["VOXSERVE_PORT"])
+        self.metrics_port = int(env["VOXSERVE_METRICS_PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
+        if env.get("VOXSERVE_WYOMING", "true").lower() not in ("false", "0", "no", "off"):
+            self.wyoming_port = int(env["VOXSERVE_WYOMING_PORT"])
 
     def _read_ports(self) -> bool:
         """Take the ports from the server's "listening" line, once it is in the log."""
