@@ -56,18 +56,23 @@ def test_without_a_drain_delay_sigterm_exits_at_once() -> None:
 
 def test_start_up_says_listening_once_it_listens_with_both_urls() -> None:
     """One "Started server process" (the metrics listener's is not repeated), no uvicorn
-    URL, and "listening" with the API's and the metrics' URLs only after "ready"."""
+    URL, and "listening" with the API's and the metrics' URLs only after "ready" (the
+    Wyoming listener's own line between them)."""
     with LiveServer(env={"VOXSERVE_ESPEAK": "false"}) as live:
         deadline = time.monotonic() + 20
-        while "listening on" not in live.log:
+        while "voxserve listening on" not in live.log:
             assert time.monotonic() < deadline, live.log
             time.sleep(0.05)
         messages = [json.loads(line)["message"] for line in live.log.splitlines() if line]
     (ready,) = [i for i, m in enumerate(messages) if m.startswith("voxserve ready in")]
-    (listening,) = [i for i, m in enumerate(messages) if "listening on" in m]
-    assert ready < listening
+    (listening,) = [i for i, m in enumerate(messages) if m.startswith("voxserve listening on")]
+    (wyoming,) = [i for i, m in enumerate(messages) if m.startswith("Wyoming")]
+    assert ready < wyoming < listening
     assert messages[listening] == (
         f"voxserve listening on {live.url} (metrics on {live.metrics_url}/metrics)"
+    )
+    assert messages[wyoming] == (
+        f"Wyoming (Home Assistant) listening on tcp://127.0.0.1:{live.wyoming_port}"
     )
     assert sum(m.startswith("Started server process") for m in messages) == 1
     assert not any("Uvicorn running" in m for m in messages)
