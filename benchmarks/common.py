@@ -180,8 +180,15 @@ def write_result(
         "results": results,
         "targets": targets,
     }
-    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    path.write_text(portable(json.dumps(document, indent=2, sort_keys=False)) + "\n")
     return path
+
+
+def portable(text: str) -> str:
+    """``text`` without this machine's paths: the checkout becomes relative, the virtualenv
+    ``<venv>``, so a committed result names no machine."""
+    text = text.replace(str(sys.prefix), "<venv>")
+    return text.replace(str(HERE.parent) + "/", "")
 
 
 def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
