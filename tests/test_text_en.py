@@ -88,9 +88,9 @@ CASES = [
     ("x = -0.5", "x equals minus zero point five"),
     ("10-20", "ten to twenty"),
     ("pages 10–20", "pages ten to twenty"),
-    ("ISBN 978-3-16", "ISBN nine hundred seventy-eight-three-sixteen"),
+    ("ISBN 978-3-16", "eye-ess-bee-en nine hundred seventy-eight-three-sixteen"),
     ("version 1.2.3", "version one dot two dot three"),
-    ("A4 paper", "A four paper"),
+    ("A4 paper", "eh four paper"),
     ("Bond, agent 007", "Bond, agent zero zero seven"),
     ("I have 42 apples.", "I have forty-two apples."),
     # units

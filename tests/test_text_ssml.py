@@ -149,8 +149,8 @@ def test_prosody_and_emphasis_set_each_sentences_speed_and_volume(synth: Synthes
 @pytest.mark.parametrize(
     ("markup", "spoken"),
     [
-        ('<say-as interpret-as="characters">FBI</say-as>', "eff bee eye"),
-        ('<say-as interpret-as="spell-out">ab1</say-as>', "ay bee one"),
+        ('<say-as interpret-as="characters">FBI</say-as>', "ef bee eye"),
+        ('<say-as interpret-as="spell-out">ab1</say-as>', "eh bee one"),
         ('<say-as interpret-as="cardinal">1,234</say-as>', "one thousand two hundred thirty-four"),
         ('<say-as interpret-as="ordinal">21</say-as>', "twenty-first"),
         ('<say-as interpret-as="digits">2490</say-as>', "two four nine zero"),

@@ -8,10 +8,15 @@ later, more general rule could misread it:
 3. abbreviations, "No." and "#" before numbers ("Dr. Smith" -> "Doctor Smith");
 4. phone numbers (digit by digit, in groups) and ISO dates;
 5. ranges ("10-20" -> "10 to 20");
-6. clock times, written dates, then decades ("1990s", before "s" can mean seconds);
-7. money, percentages, units ("5 kg" -> "five kilograms");
-8. ordinals, eras, negative numbers, years, versions, decimals, thousands;
-9. symbols (& + = @ ° /) and, last, every remaining digit as a cardinal number.
+6. clock times and written dates;
+7. codes (`voxserve.text.en_codes`): reference numbers digit by digit, flight, room and
+   gate numbers in pairs, codes of capitals and digits ("B12", "XKQ7PD");
+8. decades ("1990s", before "s" can mean seconds);
+9. money, percentages, units ("5 kg" -> "five kilograms");
+10. ordinals, eras, negative numbers, years, versions, decimals, thousands;
+11. acronyms said as letters ("FBI" -> "ef bee eye"; "NASA" stays), after the units and
+    AM/PM that are capitals too;
+12. symbols (& + = @ ° /) and, last, every remaining digit as a cardinal number.
 
 Sentence punctuation survives, so the splitter still sees where sentences end; the
 periods of expanded abbreviations go, unless the abbreviation ended the sentence.
@@ -23,6 +28,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+from voxserve.text.en_codes import ACRONYM_RULES, CODE_RULES
 from voxserve.text.en_rules import (
     DATE_AND_TIME_RULES,
     NUMBER,
@@ -229,9 +235,11 @@ _PIPELINE: tuple[tuple[Rule, ...], ...] = (
     PHONE_AND_DATE_RULES,
     _RANGE_RULES,
     DATE_AND_TIME_RULES,
+    CODE_RULES,
     _DECADE_RULES,
     QUANTITY_RULES,
     _NUMBER_RULES,
+    ACRONYM_RULES,
     _SYMBOL_RULES,
     _LEFTOVER_DIGITS,
 )

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from voxserve.text.en_codes import LETTER_NAMES
 from voxserve.text.en_rules import read_number
 from voxserve.text.lexicon import Lexicon, Segment
 from voxserve.text.normalize import language_prefix, normalize
@@ -37,14 +38,6 @@ __all__ = [
     "spell",
 ]
 
-#: How English readers name letters: a letter alone is often read as a word ("A" as
-#: "uh"), so spelled letters are written as their names.
-LETTER_NAMES = {
-    "a": "ay", "b": "bee", "c": "see", "d": "dee", "e": "ee", "f": "eff", "g": "gee",
-    "h": "aitch", "i": "eye", "j": "jay", "k": "kay", "l": "el", "m": "em", "n": "en",
-    "o": "oh", "p": "pee", "q": "cue", "r": "ar", "s": "ess", "t": "tee", "u": "you",
-    "v": "vee", "w": "double you", "x": "ex", "y": "why", "z": "zee",
-}  # fmt: skip
 _SYMBOL_NAMES = {
     "-": "dash", "_": "underscore", "/": "slash", ".": "dot", "@": "at", "#": "hash",
     "+": "plus", "&": "and", "*": "star", ":": "colon",
