@@ -114,3 +114,27 @@ def test_what_cannot_be_timed_is_refused_naming_the_field(
     response = speak(server, **fields)
     assert response.status_code in (400, 422), response.text
     assert response.json()["error"]["param"] == "timestamps"
+
+
+def test_ssml_marks_stand_in_the_words_at_their_times(server: LiveServer) -> None:
+    doc = (
+        '<speak>Hello <mark name="m1"/>there. <mark name="m2"/>The meeting starts.'
+        '<mark name="end"/></speak>'
+    )
+    response = speak(server, input=doc, timestamps="words")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    items = body["words"]
+    assert [i.get("word", i.get("mark")) for i in items] == [
+        "Hello", "m1", "there", "m2", "The", "meeting", "starts", "end",
+    ]  # fmt: skip
+    marks = {i["mark"]: i["time"] for i in items if "mark" in i}
+    words = [i for i in items if "word" in i]
+    assert set(items[1]) == {"mark", "time"}
+    # A mark is reached where the word after it starts; between sentences, in the pause.
+    assert marks["m1"] == words[1]["start"]
+    assert words[1]["end"] <= marks["m2"] <= words[2]["start"]
+    assert words[-1]["end"] <= marks["end"] <= body["duration"]
+    # The same document with other mark names is another cache entry.
+    renamed = speak(server, input=doc.replace('"m1"', '"other"'), timestamps="words").json()
+    assert "other" in [i.get("mark") for i in renamed["words"]]

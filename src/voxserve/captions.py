@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from voxserve.text.spoken import Mark
 from voxserve.types import WordTiming
+from voxserve.words import written_words
 
 #: Most characters of text in one cue (a subtitle line, as broadcasters keep it).
 CUE_CHARS = 42
@@ -88,3 +90,51 @@ def words_json(words: Sequence[WordTiming]) -> list[dict[str, object]]:
     """Words as the HTTP API writes them: ``{"word", "start", "end"}``, times in seconds
     rounded to the millisecond."""
     return [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in words]
+
+
+def mark_times(
+    sentences: Sequence[str],
+    marks: Sequence[Mark],
+    words: Sequence[Sequence[WordTiming]],
+    starts: Sequence[float],
+    duration: float,
+) -> list[tuple[str, float]]:
+    """When each SSML ``<mark>`` is reached: ``(name, seconds)``.
+
+    A mark stands before the word that follows it, so its time is that word's start; at
+    the end of a sentence, the end of its last word; after the last sentence, the end of
+    the audio. ``words[i]`` and ``starts[i]`` are sentence ``i``'s timed words and the
+    time its audio starts (used when it has no timed words).
+    """
+    times = []
+    for mark in marks:
+        if mark.sentence >= len(sentences):
+            times.append((mark.name, duration))
+            continue
+        timed = words[mark.sentence]
+        before = len(written_words(sentences[mark.sentence][: mark.offset]))
+        if before < len(timed):
+            time = timed[before].start
+        elif timed:
+            time = timed[-1].end
+        else:
+            time = starts[mark.sentence]
+        times.append((mark.name, time))
+    return times
+
+
+def words_and_marks_json(
+    words: Sequence[WordTiming], marks: Sequence[tuple[str, float]]
+) -> list[dict[str, object]]:
+    """Words as :func:`words_json` writes them, with each mark as ``{"mark", "time"}``
+    before the first word that starts at or after it (docs/captions.md)."""
+    items = words_json(words)
+    placed: list[dict[str, object]] = []
+    pending = sorted(marks, key=lambda m: m[1])
+    for word, item in zip(words, items, strict=True):
+        while pending and pending[0][1] <= word.start:
+            name, time = pending.pop(0)
+            placed.append({"mark": name, "time": round(time, 3)})
+        placed.append(item)
+    placed.extend({"mark": name, "time": round(time, 3)} for name, time in pending)
+    return placed

@@ -107,7 +107,7 @@ class Plan:
         engine, the voice, the model file's digest, the normalized sentences, every
         synthesis parameter, the format, the output rate, whether the response is
         streamed (a streamed WAV's header differs from a whole one), AUDIO_VERSION and,
-        where the response carries word timings, their form.
+        where the response carries word timings, their form (and the JSON's marks).
         """
         voice = self.voice
         material = {
@@ -130,5 +130,7 @@ class Plan:
             material["lexicon"] = self.lexicon
         if self.words:  # absent otherwise: the keys of plain audio stay as they were
             material["words"] = self.words
+        if self.words == "json" and self.marks:  # the JSON lists the marks' names and times
+            material["marks"] = [asdict(m) for m in self.marks]
         blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()

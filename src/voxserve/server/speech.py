@@ -27,7 +27,13 @@ from starlette.concurrency import run_in_threadpool
 from voxserve.admission import Admission, Ticket
 from voxserve.audio import FileEncoder, StreamEncoder
 from voxserve.cache import AnyCache
-from voxserve.captions import CONTENT_TYPES, render, words_json
+from voxserve.captions import (
+    CONTENT_TYPES,
+    mark_times,
+    render,
+    words_and_marks_json,
+    words_json,
+)
 from voxserve.errors import InvalidParameter
 from voxserve.logs import annotate
 from voxserve.metrics import Metrics
@@ -206,13 +212,17 @@ class SpeechResponder:
         encoder = StreamEncoder(plan.format, plan.output_rate)
         audio: list[bytes] = []
         sentences: list[tuple[WordTiming, ...]] = []
+        by_index: dict[int, tuple[WordTiming, ...]] = {}
+        starts: dict[int, float] = {}
         produced = 0.0
         try:
             async for chunk in self.synth.astream(plan, whole=True, defer=self.admission.max_wait):
+                starts.setdefault(chunk.index, produced)
                 produced += chunk.duration
                 audio.append(await run_in_threadpool(encoder.feed, chunk.samples))
                 if chunk.words:
                     sentences.append(chunk.words)
+                    by_index[chunk.index] = chunk.words
                 self._done(ticket, chunk)
             audio.append(await run_in_threadpool(encoder.finish))
         finally:
@@ -220,11 +230,20 @@ class SpeechResponder:
         self._observe_synthesis(plan, started, produced)
         headers["X-Audio-Duration"] = f"{produced:.3f}"
         if plan.words == "json":
+            count = len(plan.sentences)
+            marks = mark_times(
+                plan.sentences,
+                plan.marks,
+                [by_index.get(i, ()) for i in range(count)],
+                [starts.get(i, produced) for i in range(count)],
+                produced,
+            )
+            words = [w for timed in sentences for w in timed]
             body = json.dumps({
                 "audio": base64.b64encode(b"".join(audio)).decode(),
                 "content_type": plan.format.content_type,
                 "duration": round(produced, 3),
-                "words": words_json([w for words in sentences for w in words]),
+                "words": words_and_marks_json(words, marks),
             }).encode()  # fmt: skip
         else:
             body = render(plan.words, sentences).encode()
