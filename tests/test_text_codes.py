@@ -63,6 +63,10 @@ pytestmark = pytest.mark.inprocess
         ("No. 5", "number five"),
         ("1234 people", "twelve thirty-four people"),
         ("code 12", "code twelve"),
+        ("in case 2020 was bad", "in case twenty twenty was bad"),
+        ("ticket 4071", "ticket four thousand seventy-one"),
+        ("ticket number 4071", "ticket number four zero seven one"),
+        ("order: 4071", "order: four zero seven one"),
     ],
 )
 def test_codes_are_read_as_people_read_them(written: str, spoken: str) -> None:

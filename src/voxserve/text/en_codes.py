@@ -13,8 +13,10 @@ People read a code the way its kind is read, not as a quantity:
 - a code that mixes capitals and digits ("4B", "B12", "MP3", "XKQ7PD") has its letters
   by name and its digits as numbers of up to two digits, in pairs for three or four, and
   digit by digit beyond;
-- a PIN, ID, order, account or other reference number of four digits or more, and any
-  "number" of five or more, is read digit by digit ("PIN 4071": "four zero seven one").
+- a PIN, ID, order, account or other reference number of five digits or more (four
+  after PIN, ID, code, passcode, password, "number" or a colon, where it cannot be a
+  year: "in case 2020"), and any "number" of five or more, is read digit by digit ("PIN
+  4071": "four zero seven one").
 
 Letters are written as their names ("bee eh"), as `spell` does for ``say-as``: a letter
 alone is often read as a word ("A" as "uh").
@@ -188,7 +190,13 @@ def _keyword_pairs(match: re.Match[str]) -> str:
     return f"{match['key']} {paired(match['num'])}"
 
 
+#: Keys after which four digits are a code too; after the others they may be a year.
+_FOUR_DIGIT_KEYS = ("pin", "id", "code", "number", "passcode", "password", ":")
+
+
 def _keyword_digits(match: re.Match[str]) -> str:
+    if len(match["num"]) == 4 and not match["key"].lower().endswith(_FOUR_DIGIT_KEYS):
+        return match[0]
     return f"{match['key']} {digits(match['num'])}"
 
 
