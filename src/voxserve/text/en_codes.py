@@ -24,6 +24,7 @@ alone is often read as a word ("A" as "uh").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -200,11 +201,16 @@ def _keyword_digits(match: re.Match[str]) -> str:
     return f"{match['key']} {digits(match['num'])}"
 
 
+@functools.lru_cache(maxsize=4)
+def _shouted(text: str) -> bool:
+    """Text in capitals only ("DO NOT ENTER THE ROOM") is words, not acronyms. Cached:
+    asked once per acronym of the same text, which a string's cached hash finds at once."""
+    return not any(ch.islower() for ch in text) and len(text.split()) >= 4
+
+
 def _acronym(match: re.Match[str]) -> str:
     word = match["word"]
-    text = match.string
-    # Shouted text ("DO NOT ENTER THE ROOM") is words in capitals, not acronyms.
-    if not any(ch.islower() for ch in text) and len(text.split()) >= 4:
+    if _shouted(match.string):
         return match[0]
     if word in WORD_ACRONYMS:
         return WORD_ACRONYMS[word] + (match["plural"] or "")
