@@ -91,6 +91,8 @@ bench: setup-dev  ## benchmarks; results as JSON (and PNG) in benchmarks/results
 	$(BIN)/python benchmarks/bench_cache.py
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_wyoming.py
+	$(BIN)/python benchmarks/bench_asr.py
+	$(BIN)/python benchmarks/bench_coldstart.py
 
 # RELIABILITY_ARGS: e.g. --quick, --only overload,soak, --server-env VOXSERVE_MAX_WAIT_SECONDS=5
 reliability: setup-dev  ## overload, abuse and failure scenarios on a real server; JSON in reliability/results/
