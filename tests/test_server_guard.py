@@ -188,6 +188,8 @@ def test_admission_refuses_by_estimated_wait_and_says_when_to_retry() -> None:
         assert int(refused.headers["retry-after"]) >= 2
         thread.join()
         assert first["r"].status_code == 200
+        # The ticket is closed as the response ends, just after its last byte is sent.
+        wait_until(lambda: admission.admitted == 0, timeout=5, what="the ticket to be closed")
         assert (admission.admitted, admission.work, admission.queued) == (0, 0.0, 0)
         assert httpx.post(server.url + SPEECH, **request_for(SPEECH, "Hi."), timeout=5).is_success
         assert server.metric("voxserve_admission_refused_total") == 1
