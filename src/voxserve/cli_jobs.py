@@ -16,9 +16,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # imported when a jobs command runs: every voxserve command loads this
+    import httpx
 
 DEFAULT_URL = "http://127.0.0.1:5002"
 
@@ -43,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
+    import httpx
+
     url = (args.url or os.environ.get("VOXSERVE_URL") or DEFAULT_URL).rstrip("/")
     key = os.environ.get("VOXSERVE_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -83,6 +86,7 @@ def _submit(client: httpx.Client, args: argparse.Namespace) -> int:
 
 def _follow(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
     """The job's server-sent events, shown as a progress bar, until it ends."""
+    import httpx
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
@@ -97,6 +101,8 @@ def _follow(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fetch(job: dict[str, Any], output: Path | None) -> int:
+    import httpx
+
     if job["status"] != "succeeded" or not job["result"]:
         print(f"{job['id']} is {job['status']}: no result yet.", file=sys.stderr)
         return 1
