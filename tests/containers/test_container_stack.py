@@ -261,7 +261,7 @@ def test_a_recording_larger_than_a_json_body_is_transcribed_through_nginx(
 ) -> None:
     """Audio uploads pass nginx's body limit (25 MiB; JSON bodies stop at voxserve's 1 MiB),
     and a replica transcribes them with the bundled Whisper model."""
-    text = "The proxy lets a long recording through to speech recognition."
+    text = "The recording goes through the proxy and comes back as text."
     said = speech(stack, text, noise_scale=0, noise_w=0)
     assert said.status_code == 200, said.text
     samples, rate = soundfile.read(io.BytesIO(said.content), dtype="float32")
