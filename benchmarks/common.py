@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 def cores() -> int:
     """CPU cores this process may run on (what voxserve gives onnxruntime by default)."""
-    from voxserve.settings import usable_cores
+    from voxserve.cpus import usable_cores
 
     return usable_cores()
 

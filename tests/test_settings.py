@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from voxserve.cpus import cgroup_cpu_limit, usable_cores
 from voxserve.errors import ConfigError
-from voxserve.settings import DEFAULT_VOICE, Settings, cgroup_cpu_limit, env_names, usable_cores
+from voxserve.settings import DEFAULT_VOICE, Settings, env_names
 
 pytestmark = pytest.mark.inprocess
 
