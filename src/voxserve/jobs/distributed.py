@@ -42,7 +42,6 @@ from redis.asyncio import Redis
 from voxserve.admission import Admission
 from voxserve.errors import StorageError, UnknownJob
 from voxserve.jobs.service import FINAL, Job, JobService, _chunk_key
-from voxserve.jobs.text import chunk_sentences
 from voxserve.plan import Plan
 from voxserve.storage import Storage
 from voxserve.synthesizer import Synthesizer
@@ -186,15 +185,7 @@ class DistributedJobService(JobService):
     # -- state in Redis ----------------------------------------------------------------
 
     async def submit(self, plan: Plan, owner: str) -> Job:
-        loop = asyncio.get_running_loop()
-        engine = await loop.run_in_executor(None, self.synth.library.engine, plan.voice)
-        job = Job(
-            id=f"job_{os.urandom(12).hex()}",
-            owner=owner,
-            plan=plan,
-            chunks=chunk_sentences(plan.sentences, self.chunk_chars),
-            engine_rate=engine.sample_rate,
-        )
+        job = await self.new_job(plan, owner)
         self._plans[job.id] = (plan, job.chunks)
         key = PREFIX + job.id
         await self.redis.hset(

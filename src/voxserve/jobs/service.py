@@ -201,17 +201,21 @@ class JobService:
 
     # -- the API -----------------------------------------------------------------------
 
-    async def submit(self, plan: Plan, owner: str) -> Job:
-        """Queue a planned text as a job of ``owner``'s."""
+    async def new_job(self, plan: Plan, owner: str) -> Job:
+        """A job of ``owner``'s for a planned text, cut into chunks; not yet queued."""
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.synth.library.engine, plan.voice)
-        job = Job(
+        return Job(
             id=f"job_{secrets.token_hex(12)}",
             owner=owner,
             plan=plan,
             chunks=chunk_sentences(plan.sentences, self.chunk_chars),
             engine_rate=engine.sample_rate,
         )
+
+    async def submit(self, plan: Plan, owner: str) -> Job:
+        """Queue a planned text as a job of ``owner``'s."""
+        job = await self.new_job(plan, owner)
         self.jobs[job.id] = job
         for index in range(len(job.chunks)):
             await self.queue.put(ChunkTask(job.id, index))
