@@ -156,3 +156,27 @@ def test_lexicon_aliases_are_heard_as_the_alias(
     audio, rate = speak(synth, "<speak>Ask VXS about it.</speak>")
     heard = transcriber.transcribe(audio, rate)
     assert "speech server" in normalize(heard), heard
+
+
+# -- voice -----------------------------------------------------------------------------
+
+
+def test_voice_switches_inside_one_document(transcriber: Transcriber) -> None:
+    """Piper, then espeak-ng, then Piper, all resampled to a 24 kHz response: one signal
+    at one rate, every span heard."""
+    synth = Synthesizer.from_settings(Settings(espeak=True))
+    try:
+        doc = (
+            "<speak>The weather is sunny today. <voice name='espeak-en-us'>"
+            "Tomorrow brings heavy rain.</voice> Take an umbrella.</speak>"
+        )
+        params = dataclasses.replace(QUIET, sample_rate=24000)
+        plan = synth.plan(SynthesisRequest(doc, params=params, ssml=True))
+        assert [p.voice.engine for p in plan.parts] == ["piper", "espeak", "piper"]
+        samples, rate = speak(synth, doc, params=params)
+        assert rate == 24000
+        heard = transcriber.transcribe(samples, rate)
+        expected = "the weather is sunny today tomorrow brings heavy rain take an umbrella"
+        assert word_error_rate(normalize(expected), normalize(heard)) <= 0.1, heard
+    finally:
+        synth.close()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 
 from voxserve.audio import AudioFormat
-from voxserve.errors import InvalidParameter
+from voxserve.errors import InvalidParameter, InvalidSsml, UnknownVoice
 from voxserve.text.spoken import Mark
 from voxserve.types import (
     NOISE_RANGE,
@@ -94,6 +95,14 @@ class Plan:
     words: str = ""
     """Time each word (docs/captions.md), and how the response carries them: ``""`` not
     at all, else a name of its form (``json``, ``srt``, ``vtt``, ``sse``, ``chunks``)."""
+    parts: tuple[Plan, ...] = ()
+    """An SSML document that switches voices (``<voice name>``): its spans, in order, each
+    a plan of one voice whose output rate is this plan's (``voice`` is the first span's;
+    ``sentences``, ``pauses`` and ``marks`` are the whole document's). Empty: one voice."""
+
+    def voices(self) -> tuple[Voice, ...]:
+        """Every voice the plan speaks with, in order (one unless it has parts)."""
+        return tuple(p.voice for p in self.parts) if self.parts else (self.voice,)
 
     @property
     def output_rate(self) -> int:
@@ -130,7 +139,53 @@ class Plan:
             material["lexicon"] = self.lexicon
         if self.words:  # absent otherwise: the keys of plain audio stay as they were
             material["words"] = self.words
+        if self.parts:  # each span's voice, model digest, sentences and parameters
+            material["parts"] = [p.cache_key(streamed=streamed) for p in self.parts]
         if self.words == "json" and self.marks:  # the JSON lists the marks' names and times
             material["marks"] = [asdict(m) for m in self.marks]
         blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def with_parts(plan: Plan, voices: Sequence[Voice], digest: Callable[[str], str]) -> Plan:
+    """``plan`` (of ``voices[0]``) cut into parts, one per stretch of sentences spoken in
+    one voice (``voices[i]``: sentence ``i``'s); ``digest``: a voice id's lexicon digest.
+
+    Every part is resampled to the plan's output rate (the first voice's, unless the
+    request set one), so the parts join into one signal.
+    """
+    rate = plan.output_rate
+    parts: list[Plan] = []
+    start = 0
+    for end in range(1, len(voices) + 1):
+        if end < len(voices) and voices[end].id == voices[start].id:
+            continue
+        span = range(start, end)
+        parts.append(
+            Plan(
+                voice=voices[start],
+                format=plan.format,
+                params=replace(plan.params, sample_rate=rate),
+                sentences=plan.sentences[start:end],
+                input_chars=0,
+                sentence_params=tuple(replace(plan.params_at(i), sample_rate=rate) for i in span),
+                pauses=tuple(plan.pause_after(i) for i in span),
+                lexicon=digest(voices[start].id),
+            )
+        )
+        start = end
+    return replace(plan, params=replace(plan.params, sample_rate=rate), parts=tuple(parts))
+
+
+def named_voices(
+    resolve: Callable[[str], Voice], names: Sequence[tuple[str, str]]
+) -> dict[str, Voice]:
+    """The installed voice of each SSML ``<voice name>`` (its name and where it stands);
+    raises InvalidSsml (400) naming an unknown one and where."""
+    found = {}
+    for name, where in names:
+        try:
+            found[name] = resolve(name)
+        except UnknownVoice as exc:
+            raise InvalidSsml(f"Invalid SSML at {where}: <voice name>: {exc.message}") from None
+    return found

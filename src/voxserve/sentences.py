@@ -13,8 +13,8 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,39 @@ class WordClock:
         """Sentence ``index`` took ``samples`` of the engine's audio (its pause aside)."""
         pause = self._plan.pause_after(index)  # as finish_chunk puts it
         self._at += samples + (len(make_silence(pause, self._rate)) if pause > 0 else 0)
+
+
+class JoinedParts:
+    """The chunks of a plan's parts (an SSML document that switches voices) as the whole
+    plan's: indexed through the document, their words timed from its start.
+
+    Iterate :meth:`parts`, synthesize each, and pass every chunk through :meth:`chunk`.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+        self._index = 0
+        """Sentences of the parts before this one."""
+        self._start = 0.0
+        """Where this part starts in the plan's audio, in seconds."""
+        self._seconds = 0.0
+        """Audio so far, in seconds."""
+
+    def parts(self) -> Iterator[Plan]:
+        """Each part, asking for words as the plan does."""
+        for part in self._plan.parts:
+            self._start = self._seconds
+            yield replace(part, words=self._plan.words)
+            self._index += len(part.sentences)
+
+    def chunk(self, chunk: AudioChunk) -> AudioChunk:
+        """A part's chunk as the plan's (every part has the plan's output rate; a part's
+        words are timed from its start)."""
+        joined = replace(
+            chunk, index=chunk.index + self._index, words=shift(chunk.words, self._start)
+        )
+        self._seconds += chunk.duration
+        return joined
 
 
 @dataclass

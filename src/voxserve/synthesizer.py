@@ -16,12 +16,13 @@ engine, all sharing the machine's inference lanes: that is the HTTP server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
 import logging
 import math
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -39,12 +40,18 @@ from voxserve.engines.voices import VoiceLibrary, discover_voices
 from voxserve.errors import EmptyText, SpokenTextTooLong, TextTooLong
 from voxserve.lanes import Lanes, yield_to_loop
 from voxserve.metrics import Metrics
-from voxserve.plan import Plan, check_params
+from voxserve.plan import Plan, check_params, named_voices, with_parts
 from voxserve.scheduler import Scheduler
-from voxserve.sentences import STREAM_LOOKAHEAD, SentenceStream, WordClock, finish_chunk
+from voxserve.sentences import (
+    STREAM_LOOKAHEAD,
+    JoinedParts,
+    SentenceStream,
+    WordClock,
+    finish_chunk,
+)
 from voxserve.settings import Settings
 from voxserve.text.lexicon import Lexicon, load_lexicon
-from voxserve.text.spoken import plain_runs, render
+from voxserve.text.spoken import Reader, plain_runs, render
 from voxserve.text.ssml import parse_ssml
 from voxserve.types import (
     SPEED_RANGE,
@@ -151,8 +158,7 @@ class Synthesizer:
         if len(request.text) > limit:
             raise TextTooLong(len(request.text), limit)
         document = parse_ssml(request.text) if request.ssml else None
-        if document is not None and document.voice:
-            voice = self.library.resolve(document.voice, param="voice")
+        named = named_voices(self.library.resolve, document.voices if document else ())
         runs = document.runs if document is not None else plain_runs(request.text)
         lexicon = self.lexicon
         spoken = render(
@@ -163,6 +169,7 @@ class Synthesizer:
             max_sentence_chars=self.settings.max_sentence_chars,
             lexicon=lexicon,
             phonemes=voice.engine == "piper",
+            voices={n: Reader(v.id, v.language, v.engine == "piper") for n, v in named.items()},
         )
         spoken_limit = self.settings.max_spoken_chars if max_chars is None else None
         spoken_chars = sum(len(s.text) + 1 for s in spoken.sentences)
@@ -177,8 +184,9 @@ class Synthesizer:
         sentence_params = tuple(_scaled(params, s.rate, s.volume) for s in spoken.sentences)
         pauses = tuple(s.pause for s in spoken.sentences)
         default_pauses = (params.sentence_silence,) * (len(sentences) - 1) + (0.0,)
-        return Plan(
-            voice=voice,
+        voices = [named[s.voice] if s.voice else voice for s in spoken.sentences]
+        plan = Plan(
+            voice=voices[0],
             format=fmt,
             params=params,
             sentences=sentences,
@@ -187,8 +195,11 @@ class Synthesizer:
             pauses=() if pauses == default_pauses else pauses,
             marks=spoken.marks,
             warnings=document.warnings if document is not None else (),
-            lexicon=lexicon.digest(voice.id),
+            lexicon=lexicon.digest(voices[0].id),
         )
+        if any(v.id != voices[0].id for v in voices):
+            plan = with_parts(plan, voices, lexicon.digest)
+        return plan
 
     def reload_lexicon(self) -> Lexicon:
         """Read the VOXSERVE_LEXICON files again and use them from the next plan on;
@@ -226,6 +237,11 @@ class Synthesizer:
         yield from self.stream_plan(plan)
 
     def stream_plan(self, plan: Plan) -> Iterator[AudioChunk]:
+        if plan.parts:  # one voice after another (SSML <voice>)
+            joined = JoinedParts(plan)
+            for part in joined.parts():
+                yield from map(joined.chunk, self.stream_plan(part))
+            return
         engine = self.library.engine(plan.voice)
         resampler = Resampler(engine.sample_rate, plan.output_rate)
         clock = WordClock(plan, engine.sample_rate) if plan.words else None
@@ -320,7 +336,7 @@ class Synthesizer:
 
     async def astream(
         self, plan: Plan, *, whole: bool = False, defer: float = 0.0
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         """Yield chunks of a planned request; inference goes through the scheduler.
 
         Up to STREAM_LOOKAHEAD sentences are queued ahead of the one being yielded (for a
@@ -338,6 +354,13 @@ class Synthesizer:
         be done, so that streams arriving meanwhile start speaking first
         (deadlines.DueTimes).
         """
+        if plan.parts:  # one voice after another (SSML <voice>)
+            joined = JoinedParts(plan)
+            for part in joined.parts():
+                async with contextlib.aclosing(self.astream(part, whole=whole, defer=defer)) as it:
+                    async for chunk in it:
+                        yield joined.chunk(chunk)
+            return
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.library.engine, plan.voice)
         stream = SentenceStream(

@@ -65,12 +65,13 @@ def timed(plan: Plan, form: Literal["words", "srt", "vtt"], *, sse: bool) -> Pla
     Raises:
         InvalidParameter: captions asked of SSE, or of a voice that cannot time words.
     """
-    if not plan.voice.engine.startswith("piper") and plan.voice.engine != "fake":
-        raise InvalidParameter(
-            f"Voice {plan.voice.id!r} ({plan.voice.engine}) cannot time its words; "
-            "timestamps need a Piper voice.",
-            param="timestamps",
-        )
+    for voice in plan.voices():
+        if not voice.engine.startswith("piper") and voice.engine != "fake":
+            raise InvalidParameter(
+                f"Voice {voice.id!r} ({voice.engine}) cannot time its words; "
+                "timestamps need a Piper voice.",
+                param="timestamps",
+            )
     if sse and form != "words":
         raise InvalidParameter(
             f"timestamps={form!r} is a whole response; with stream_format=sse use 'words'.",
@@ -122,7 +123,8 @@ class SpeechResponder:
         headers = {"X-Voice": plan.voice.id}
         if result is not None:
             headers["X-Cache"] = result
-        ticket = None if cached is not None else self._admit(request, plan)
+        whole = mode == "whole" or plan.words in ("json", *CONTENT_TYPES)
+        ticket = None if cached is not None else self._admit(request, plan, whole=whole)
 
         if plan.words in ("json", *CONTENT_TYPES):  # one object or captions, whole
             if ticket is None:
@@ -160,8 +162,9 @@ class SpeechResponder:
             _audio(observed), media_type=plan.format.content_type, headers=headers
         )
 
-    def _admit(self, request: Request, plan: Plan) -> Ticket:
-        ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
+    def _admit(self, request: Request, plan: Plan, *, whole: bool) -> Ticket:
+        costs, footprint = self.synth.estimate(plan), self.synth.footprint(plan)
+        ticket = self.admission.admit_speech(costs, footprint, whole=whole)
         request.state.ticket = ticket
         return ticket
 

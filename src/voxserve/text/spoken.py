@@ -16,7 +16,7 @@ spoken in two parts.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from voxserve.text.en_codes import LETTER_NAMES
@@ -30,6 +30,7 @@ from voxserve.text.ssml import FALLBACK, Run
 __all__ = [
     "LETTER_NAMES",
     "Mark",
+    "Reader",
     "Spoken",
     "SpokenSentence",
     "plain_runs",
@@ -59,6 +60,20 @@ class SpokenSentence:
     """Gain multiplier over the request's volume."""
     pause: float
     """Seconds of silence after it."""
+    voice: str | None = None
+    """The ``<voice name>`` it is spoken in (None: the request's voice)."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """How a voice reads: what :func:`render` needs of each voice a document names."""
+
+    voice: str
+    """Its id (lexicon entries may be for one voice)."""
+    language: str
+    """Its language: the text rules normalize for it."""
+    phonemes: bool
+    """Whether it takes IPA phoneme blocks (Piper)."""
 
 
 @dataclass(frozen=True)
@@ -133,20 +148,41 @@ def _iso(match: re.Match[str], fmt: str) -> str | None:
 
 class _Renderer:
     def __init__(
-        self, language: str, lexicon: Lexicon | None, voice: str, phonemes: bool, max_chars: int
+        self,
+        reader: Reader,
+        readers: Mapping[str, Reader],
+        lexicon: Lexicon | None,
+        max_chars: int,
     ) -> None:
-        self.language = language
+        self.default = reader
+        self.readers = readers
         self.lexicon = lexicon
-        self.voice = voice
-        self.phonemes = phonemes
         self.max_chars = max_chars
         self.parts: list[str] = []
         self.rate = 1.0
         self.volume = 1.0
+        self.name: str | None = None
+        """The ``<voice name>`` in force."""
         self.sentences: list[SpokenSentence] = []
         self.marks: list[Mark] = []
         self.ended: list[bool] = []
         self.breaks: list[float] = []
+
+    @property
+    def reader(self) -> Reader:
+        return self.default if self.name is None else self.readers[self.name]
+
+    @property
+    def language(self) -> str:
+        return self.reader.language
+
+    @property
+    def voice(self) -> str:
+        return self.reader.voice
+
+    @property
+    def phonemes(self) -> bool:
+        return self.reader.phonemes
 
     def text(self, run: Run) -> None:
         if run.interpret_as == FALLBACK:
@@ -184,11 +220,11 @@ class _Renderer:
         self.parts.append(words)
 
     def start(self, run: Run) -> None:
-        """Begin a run with its rate and volume; a change ends the group before it."""
-        if (run.rate, run.volume) != (self.rate, self.volume):
+        """Begin a run with its rate, volume and voice; a change ends the group before it."""
+        if (run.rate, run.volume, run.voice) != (self.rate, self.volume, self.name):
             if "".join(self.parts).strip():
                 self.flush(0.0)
-            self.rate, self.volume = run.rate, run.volume
+            self.rate, self.volume, self.name = run.rate, run.volume, run.voice
 
     def mark(self, name: str) -> None:
         pieces = self.pieces(re.sub(r"\s+", " ", "".join(self.parts)).strip())
@@ -216,7 +252,7 @@ class _Renderer:
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             ended = not last or boundary or _ENDS_SENTENCE.search(piece) is not None
-            self.sentences.append(SpokenSentence(piece, self.rate, self.volume, 0.0))
+            self.sentences.append(SpokenSentence(piece, self.rate, self.volume, 0.0, self.name))
             self.ended.append(ended)
             self.breaks.append(extra if last else 0.0)
 
@@ -230,6 +266,7 @@ def render(
     max_sentence_chars: int,
     lexicon: Lexicon | None = None,
     phonemes: bool = True,
+    voices: Mapping[str, Reader] | None = None,
 ) -> Spoken:
     """The sentences of ``runs`` for a voice of ``language``.
 
@@ -237,8 +274,13 @@ def render(
     ``<phoneme>`` or the lexicon) is left out. Every sentence that ends one is followed by
     ``sentence_silence`` and every break by its own silence; the last sentence keeps only
     its breaks (the request's audio ends with its last word, as without SSML).
+
+    ``voices``: how each voice a ``<voice name>`` names reads (every name the runs carry);
+    text outside them is read by ``voice`` (its ``language``, its ``phonemes``). A change
+    of voice ends the sentence group, as a change of rate does.
     """
-    r = _Renderer(language, lexicon, voice, phonemes, max_sentence_chars)
+    reader = Reader(voice, language, phonemes)
+    r = _Renderer(reader, voices or {}, lexicon, max_sentence_chars)
     for run in runs:
         if run.kind in ("text", "words", "phonemes"):
             r.start(run)
@@ -262,7 +304,7 @@ def render(
 
 
 def _with_pause(sentence: SpokenSentence, pause: float) -> SpokenSentence:
-    return SpokenSentence(sentence.text, sentence.rate, sentence.volume, pause)
+    return SpokenSentence(sentence.text, sentence.rate, sentence.volume, pause, sentence.voice)
 
 
 def plain_runs(text: str) -> list[Run]:

@@ -112,6 +112,8 @@ class Run:
     """Gain multiplier in force."""
     seconds: float = 0.0
     """Length of a break."""
+    voice: str | None = None
+    """The ``<voice name>`` in force (None: the request's voice)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ class Document:
     """What was accepted but not done (unknown tags, unsupported attributes)."""
     voice: str | None = None
     """The name of the first ``<voice>`` element, if any."""
+    voices: tuple[tuple[str, str], ...] = ()
+    """Each voice name the ``<voice>`` elements give, with where it is first named ("line
+    3, column 7"), in order of appearance: the caller resolves them to installed voices."""
 
 
 def is_ssml(text: str) -> bool:
@@ -156,6 +161,7 @@ class _Builder:
         self.warnings: list[str] = []
         self.stack: list[_Frame] = []
         self.voice: str | None = None
+        self.voices: dict[str, str] = {}
         self.seen_root = False
 
     # -- helpers ---------------------------------------------------------------------
@@ -176,6 +182,11 @@ class _Builder:
 
     def add(self, run: Run) -> None:
         self.runs.append(run)
+
+    @staticmethod
+    def _spoken(state: Run, kind: RunKind, value: str) -> Run:
+        """A run spoken as the state in force says (rate, volume, voice)."""
+        return Run(kind, value, rate=state.rate, volume=state.volume, voice=state.voice)
 
     # -- expat handlers --------------------------------------------------------------
 
@@ -237,7 +248,7 @@ class _Builder:
             if "alias" not in attrs:
                 raise self.fail("<sub> needs an alias attribute.")
             if not skip:
-                self.add(Run("words", attrs["alias"], rate=state.rate, volume=state.volume))
+                self.add(self._spoken(state, "words", attrs["alias"]))
             skip = True
         elif tag == "phoneme":
             alphabet = attrs.get("alphabet", "ipa").strip().lower()
@@ -246,18 +257,21 @@ class _Builder:
             if not attrs.get("ph", "").strip():
                 raise self.fail("<phoneme> needs a ph attribute (IPA).")
             if not skip:
-                self.add(Run("phonemes", attrs["ph"], rate=state.rate, volume=state.volume))
+                self.add(self._spoken(state, "phonemes", attrs["ph"]))
             # Its text is what a voice that takes no IPA says instead.
             state = replace(state, interpret_as=FALLBACK)
         elif tag == "mark":
             if not skip:
                 self.add(Run("mark", attrs.get("name", "")))
         elif tag == "voice":
-            name = attrs.get("name")
-            if name and self.voice is None:
-                self.voice = name
-            elif name and name != self.voice:
-                self.warn(f"<voice name={name!r}>: one voice per document; spoken in {self.voice}")
+            name = attrs.get("name", "").strip()
+            if name:
+                self.voice = self.voice or name
+                self.voices.setdefault(name, self.where())
+                state = replace(state, voice=name)
+            for unsupported in ("gender", "age", "variant", "languages", "required"):
+                if unsupported in attrs:
+                    self.warn(f"<voice {unsupported}> is not supported: name a voice id")
         elif tag not in _KNOWN:
             self.warn(f"<{tag}> is not supported; its text is spoken without it")
         return state, skip
@@ -282,6 +296,7 @@ class _Builder:
                 format=state.format,
                 rate=state.rate,
                 volume=state.volume,
+                voice=state.voice,
             )
         )
 
@@ -362,4 +377,9 @@ def parse_ssml(document: str) -> Document:
         ) from None
     except RecursionError:  # defensive: expat itself is iterative
         raise InvalidSsml(f"Invalid SSML: elements nest more than {MAX_DEPTH} deep.") from None
-    return Document(runs=tuple(builder.runs), warnings=tuple(builder.warnings), voice=builder.voice)
+    return Document(
+        runs=tuple(builder.runs),
+        warnings=tuple(builder.warnings),
+        voice=builder.voice,
+        voices=tuple(builder.voices.items()),
+    )
