@@ -69,13 +69,13 @@ COPY --from=builder /opt/venv /opt/venv
 # $HOME. Everything else may be a read-only root filesystem (`docker run --read-only`).
 VOLUME ["/var/cache/voxserve"]
 # VOXSERVE_API_KEY_FILE is a path, not a secret: the key itself is mounted there.
+# No VOXSERVE_PORT: the API port is 5002 unless a serverless platform sets $PORT.
 # hadolint ignore=DL3064
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/var/cache/voxserve \
     VOXSERVE_HOST=0.0.0.0 \
-    VOXSERVE_PORT=5002 \
     VOXSERVE_METRICS_PORT=8000 \
     VOXSERVE_CACHE_DIR=/var/cache/voxserve \
     VOXSERVE_API_KEY_FILE=/run/secrets/tts_api_key
@@ -85,7 +85,7 @@ USER 10001:10001
 EXPOSE 5002 8000
 # /readyz is 503 until the voices are loaded and warmed up, and again while draining.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('VOXSERVE_PORT', '5002'), timeout=2)"]
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % (os.environ.get('VOXSERVE_PORT') or os.environ.get('PORT') or '5002'), timeout=2)"]
 # SIGTERM: readiness turns 503, in-flight requests get 30 s, then the process exits.
 # Give `docker stop` at least that: `docker stop -t 35` (compose: stop_grace_period).
 STOPSIGNAL SIGTERM
