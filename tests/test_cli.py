@@ -166,6 +166,26 @@ def test_say_passes_speed_and_sample_rate_through(tmp_path: Path, synth: Synthes
     assert np.array_equal(data, to_int16(reference(synth, TEXT, speed=1.5, sample_rate=16000)))
 
 
+def test_say_ssml_with_voices_and_marks_writes_one_rate_and_marks_in_the_captions(
+    tmp_path: Path,
+) -> None:
+    doc = (
+        '<speak>Hello <mark name="m1"/>there. <voice name="espeak-en-us">'
+        'Another voice.</voice><mark name="end"/></speak>'
+    )
+    out, captions = tmp_path / "doc.wav", tmp_path / "doc.vtt"
+    done = voxserve(
+        "say", "--ssml", doc, "-o", out, "--captions", captions, *DETERMINISTIC, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    data, rate = soundfile.read(out, dtype="int16")
+    assert rate == RATE
+    notes = [line for line in captions.read_text().splitlines() if line.startswith("NOTE")]
+    assert [n.split()[2] for n in notes] == ["m1", "end"]
+    end = notes[-1].split()[-1]  # the end of the audio, to the millisecond
+    assert end == f"00:00:{len(data) / rate:06.3f}"
+
+
 def test_say_reads_stdin(tmp_path: Path, text_reference: np.ndarray) -> None:
     out = tmp_path / "stdin.wav"
     done = voxserve("say", "-i", "-", "-o", out, *DETERMINISTIC, cwd=tmp_path, stdin=TEXT)

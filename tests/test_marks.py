@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxserve.captions import mark_times, words_and_marks_json
+from voxserve.captions import mark_times, render, words_and_marks_json
 from voxserve.text.spoken import Mark
 from voxserve.types import WordTiming
 
@@ -43,3 +43,20 @@ def test_marks_stand_in_the_word_list_in_time_order() -> None:
     assert words_and_marks_json(words, []) == [
         {"word": w.word, "start": w.start, "end": w.end} for w in words
     ]
+
+
+def test_webvtt_writes_each_mark_as_a_comment_before_its_cue_and_srt_leaves_them_out() -> None:
+    marks = [("m1", 0.35), ("end", 2.0), ("start", 0.0)]
+    text = render("vtt", WORDS, marks)
+    lines = text.splitlines()
+    assert lines[:4] == ["WEBVTT", "", "NOTE mark start at 00:00:00.000", ""]
+    assert lines[-2:] == ["NOTE mark end at 00:00:02.000", ""]
+    # "m1" falls inside the first cue (0.1-0.9): it stands before the next cue.
+    assert lines.index("NOTE mark m1 at 00:00:00.350") < lines.index("Four five")
+    assert render("srt", WORDS, marks) == render("srt", WORDS)
+
+
+def test_a_mark_name_cannot_break_the_webvtt_file() -> None:
+    text = render("vtt", WORDS, [("a --> b\n\nc", 1.0)])
+    assert "NOTE mark a -> b c at 00:00:01.000\n\n" in text
+    assert text.count("-->") == 2  # the two cues' own

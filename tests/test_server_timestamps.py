@@ -138,3 +138,40 @@ def test_ssml_marks_stand_in_the_words_at_their_times(server: LiveServer) -> Non
     # The same document with other mark names is another cache entry.
     renamed = speak(server, input=doc.replace('"m1"', '"other"'), timestamps="words").json()
     assert "other" in [i.get("mark") for i in renamed["words"]]
+
+
+def test_ssml_marks_come_in_sse_events_and_as_webvtt_comments(server: LiveServer) -> None:
+    doc = (
+        '<speak>Hello <mark name="m1"/>there. <mark name="m2"/>The meeting starts.'
+        '<mark name="end"/></speak>'
+    )
+    whole = speak(server, input=doc, timestamps="words", response_format="wav").json()
+    marks = {i["mark"]: i["time"] for i in whole["words"] if "mark" in i}
+    with httpx.stream(
+        "POST", server.url + "/v1/audio/speech",
+        json={"model": "tts-1", "voice": "alloy", "input": doc, **QUIET,
+              "timestamps": "words", "stream_format": "sse", "response_format": "pcm"},
+        timeout=60,
+    ) as response:  # fmt: skip
+        events = [
+            json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:")
+        ]
+    items = [i for e in events if e["type"] == "speech.audio.words" for i in e["words"]]
+    # The same items in the same order as the whole JSON; the last mark after the audio.
+    assert [i.get("word", i.get("mark")) for i in items] == [
+        i.get("word", i.get("mark")) for i in whole["words"]
+    ]
+    streamed = {i["mark"]: i["time"] for i in items if "mark" in i}
+    assert streamed == pytest.approx(marks, abs=0.002)
+    kinds = [e["type"] for e in events]
+    assert kinds[-2] == "speech.audio.words"  # "end": after the last audio, before done
+    assert kinds[-3] == "speech.audio.delta"
+
+    vtt = speak(server, input=doc, timestamps="vtt").text
+    notes = [line.split() for line in vtt.splitlines() if line.startswith("NOTE mark ")]
+    assert [n[2] for n in notes] == ["m1", "m2", "end"]
+    parsed = webvtt.from_buffer(io.StringIO(vtt))  # comments do not disturb a parser
+    heard = ["Hello", "there", "The", "meeting", "starts"]
+    assert " ".join(c.text for c in parsed).split() == heard
+    srt_text = speak(server, input=doc, timestamps="srt").text
+    assert "m1" not in srt_text  # SubRip has no comment: a mark would be shown

@@ -73,23 +73,53 @@ def srt(captions: Sequence[Cue]) -> str:
     )
 
 
-def vtt(captions: Sequence[Cue]) -> str:
-    """WebVTT: its header, then ``00:00:01.500`` times."""
-    body = "".join(f"{timestamp(c.start)} --> {timestamp(c.end)}\n{c.text}\n\n" for c in captions)
-    return f"WEBVTT\n\n{body}"
+def vtt(captions: Sequence[Cue], marks: Sequence[tuple[str, float]] = ()) -> str:
+    """WebVTT: its header, then ``00:00:01.500`` times. Each SSML mark is a comment,
+    ``NOTE mark NAME at 00:00:01.234``, before the first cue that starts at or after it:
+    players show no comment, and a mark is no text to show (docs/captions.md)."""
+    pending = sorted(marks, key=lambda m: m[1])
+    blocks = ["WEBVTT\n\n"]
+    for cue in captions:
+        while pending and pending[0][1] <= cue.start:
+            blocks.append(_note(*pending.pop(0)))
+        blocks.append(f"{timestamp(cue.start)} --> {timestamp(cue.end)}\n{cue.text}\n\n")
+    blocks.extend(_note(*mark) for mark in pending)
+    return "".join(blocks)
 
 
-def render(kind: str, sentences: Sequence[Sequence[WordTiming]]) -> str:
-    """Captions in ``kind`` (``srt`` or ``vtt``) of each sentence's timed words."""
+def _note(name: str, time: float) -> str:
+    # A comment may hold neither "-->" nor a blank line; a mark's name is one line.
+    safe = " ".join(name.replace("-->", "->").split())
+    return f"NOTE mark {safe} at {timestamp(time)}\n\n"
+
+
+def render(
+    kind: str,
+    sentences: Sequence[Sequence[WordTiming]],
+    marks: Sequence[tuple[str, float]] = (),
+) -> str:
+    """Captions in ``kind`` (``srt`` or ``vtt``) of each sentence's timed words; ``marks``
+    (name, seconds) as WebVTT comments. SubRip has no comment, and a cue would put a
+    mark's name on screen: an ``srt`` leaves them out."""
     if kind not in CONTENT_TYPES:
         raise ValueError(f"captions are srt or vtt, not {kind!r}")
-    return (srt if kind == "srt" else vtt)(cues(sentences))
+    return srt(cues(sentences)) if kind == "srt" else vtt(cues(sentences), marks)
 
 
 def words_json(words: Sequence[WordTiming]) -> list[dict[str, object]]:
     """Words as the HTTP API writes them: ``{"word", "start", "end"}``, times in seconds
     rounded to the millisecond."""
     return [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in words]
+
+
+def mark_time(sentence: str, mark: Mark, words: Sequence[WordTiming], start: float) -> float:
+    """When ``mark`` is reached in ``sentence`` (its own): the start of the word after it;
+    at the sentence's end, the end of its last word. ``words``: the sentence's timed words;
+    ``start``: when its audio starts (the time where it has none)."""
+    before = len(written_words(sentence[: mark.offset]))
+    if before < len(words):
+        return words[before].start
+    return words[-1].end if words else start
 
 
 def mark_times(
@@ -110,16 +140,9 @@ def mark_times(
     for mark in marks:
         if mark.sentence >= len(sentences):
             times.append((mark.name, duration))
-            continue
-        timed = words[mark.sentence]
-        before = len(written_words(sentences[mark.sentence][: mark.offset]))
-        if before < len(timed):
-            time = timed[before].start
-        elif timed:
-            time = timed[-1].end
         else:
-            time = starts[mark.sentence]
-        times.append((mark.name, time))
+            i = mark.sentence
+            times.append((mark.name, mark_time(sentences[i], mark, words[i], starts[i])))
     return times
 
 

@@ -106,6 +106,8 @@ def cmd_say(args: argparse.Namespace) -> int:
     captions = _captions_format(args.captions)
     timed: list[tuple[WordTiming, ...]] = []
     """Each sentence's words, timed from the start of the whole audio."""
+    marks: list[tuple[str, float]] = []
+    """SSML marks: (name, seconds from the start of the whole audio)."""
     params = synth_params(args)
     synth = Synthesizer.from_settings()
     try:
@@ -118,7 +120,10 @@ def cmd_say(args: argparse.Namespace) -> int:
         rate = probe.output_rate
 
         def chunks(blocks: Iterator[str], advance: Callable[[int], None]) -> Iterator[FloatArray]:
-            return _speak(synth, args, rate, blocks, advance, timed=timed if captions else None)
+            return _speak(
+                synth, args, rate, blocks, advance,
+                timed=timed if captions else None, marks=marks,
+            )  # fmt: skip
 
         with _text_source(args) as (blocks, total), _progress(total, args.quiet) as advance:
             if fmt is None:
@@ -138,7 +143,7 @@ def cmd_say(args: argparse.Namespace) -> int:
                         seal_wav(out)
         if captions:
             with _atomic_output(args.captions) as out:
-                out.write(render(captions, timed).encode())
+                out.write(render(captions, timed, marks).encode())
     finally:
         synth.close()
     return 0
@@ -152,14 +157,18 @@ def _speak(
     advance: Callable[[int], None],
     *,
     timed: list[tuple[WordTiming, ...]] | None,
+    marks: list[tuple[str, float]],
 ) -> Iterator[FloatArray]:
-    """Audio of every block in turn; a block with nothing speakable is skipped. ``timed``:
-    where each sentence's words go, timed from the start of the whole audio."""
+    """Audio of every block in turn, at ``rate`` (an SSML voice of another rate is
+    resampled); a block with nothing speakable is skipped. ``timed``: where each
+    sentence's words go, timed from the start of the whole audio (and ``marks`` the SSML
+    marks' times)."""
     from voxserve.audio import silence
+    from voxserve.captions import mark_time
     from voxserve.types import SynthesisRequest
     from voxserve.words import shift
 
-    params = synth_params(args)
+    params = dataclasses.replace(synth_params(args), sample_rate=rate)
     spoken = False
     elapsed = 0  # samples yielded so far
     if args.ssml:  # a document is parsed whole: the blocks join back into it losslessly
@@ -178,10 +187,17 @@ def _speak(
                     start += len(pause)
                     yield pause
                 spoken = True
+                words = shift(chunk.words, start / rate)
                 if timed is not None and chunk.words:
-                    timed.append(shift(chunk.words, start / rate))
+                    timed.append(words)
+                for mark in plan.marks if timed is not None else ():
+                    if mark.sentence == chunk.index:
+                        sentence = plan.sentences[chunk.index]
+                        marks.append((mark.name, mark_time(sentence, mark, words, elapsed / rate)))
                 elapsed += len(chunk.samples)
                 yield chunk.samples
+            ending = [m for m in plan.marks if m.sentence >= len(plan.sentences)]
+            marks.extend((m.name, elapsed / rate) for m in ending if timed is not None)
         except EmptyText:
             pass
         advance(len(block.encode()))

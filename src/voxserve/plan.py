@@ -141,7 +141,7 @@ class Plan:
             material["words"] = self.words
         if self.parts:  # each span's voice, model digest, sentences and parameters
             material["parts"] = [p.cache_key(streamed=streamed) for p in self.parts]
-        if self.words == "json" and self.marks:  # the JSON lists the marks' names and times
+        if self.words and self.marks:  # the JSON and WebVTT list the marks' names and times
             material["marks"] = [asdict(m) for m in self.marks]
         blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()

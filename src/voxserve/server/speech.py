@@ -29,10 +29,10 @@ from voxserve.audio import FileEncoder, StreamEncoder
 from voxserve.cache import AnyCache
 from voxserve.captions import (
     CONTENT_TYPES,
+    mark_time,
     mark_times,
     render,
     words_and_marks_json,
-    words_json,
 )
 from voxserve.errors import InvalidParameter
 from voxserve.logs import annotate
@@ -54,9 +54,12 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class _Words:
-    """A sentence's timed words, sent before its audio (SSE with ``timestamps``)."""
+    """A sentence's timed words and marks, sent before its audio (SSE with
+    ``timestamps``)."""
 
     words: tuple[WordTiming, ...]
+    marks: tuple[tuple[str, float], ...] = ()
+    """SSML marks in it: (name, seconds)."""
 
 
 def timed(plan: Plan, form: Literal["words", "srt", "vtt"], *, sse: bool) -> Plan:
@@ -232,15 +235,15 @@ class SpeechResponder:
             encoder.close()
         self._observe_synthesis(plan, started, produced)
         headers["X-Audio-Duration"] = f"{produced:.3f}"
+        count = len(plan.sentences)
+        marks = mark_times(
+            plan.sentences,
+            plan.marks,
+            [by_index.get(i, ()) for i in range(count)],
+            [starts.get(i, produced) for i in range(count)],
+            produced,
+        )
         if plan.words == "json":
-            count = len(plan.sentences)
-            marks = mark_times(
-                plan.sentences,
-                plan.marks,
-                [by_index.get(i, ()) for i in range(count)],
-                [starts.get(i, produced) for i in range(count)],
-                produced,
-            )
             words = [w for timed in sentences for w in timed]
             body = json.dumps({
                 "audio": base64.b64encode(b"".join(audio)).decode(),
@@ -249,7 +252,7 @@ class SpeechResponder:
                 "words": words_and_marks_json(words, marks),
             }).encode()  # fmt: skip
         else:
-            body = render(plan.words, sentences).encode()
+            body = render(plan.words, sentences, marks).encode()
         await self._store(key, body)
         return Response(body, media_type=_media(plan), headers=headers)
 
@@ -312,11 +315,15 @@ class SpeechResponder:
         kept: list[bytes] | None = [] if self.cache is not None and not plan.words else None
         size = 0
         produced = 0.0
+        started_at: dict[int, float] = {}
         try:
             async for chunk in self.synth.astream(plan):
+                if chunk.index not in started_at:  # a sentence's words come with its first
+                    started_at[chunk.index] = produced
+                    marks = _sentence_marks(plan, chunk, produced)
+                    if chunk.words or marks:
+                        yield _Words(chunk.words, marks)
                 produced += chunk.duration
-                if chunk.words:
-                    yield _Words(chunk.words)
                 data = await run_in_threadpool(encoder.feed, chunk.samples)
                 self._done(ticket, chunk)
                 if data:
@@ -333,6 +340,10 @@ class SpeechResponder:
             if kept is not None:
                 kept.append(tail)
             yield tail
+        if plan.words:  # marks after the last word: the audio's end
+            ending = [(m.name, produced) for m in plan.marks if m.sentence >= len(plan.sentences)]
+            if ending:
+                yield _Words((), tuple(ending))
         self._observe_synthesis(plan, started, produced)
         if kept is not None:
             await self._store(key, b"".join(kept))
@@ -345,6 +356,19 @@ async def _read_file(file: IO[bytes]) -> AsyncIterator[bytes]:
             yield data
     finally:
         file.close()
+
+
+def _sentence_marks(plan: Plan, chunk: AudioChunk, start: float) -> tuple[tuple[str, float], ...]:
+    """The marks in the sentence of ``chunk`` (its first), timed by its words (``start``:
+    where its audio starts); none unless the plan times words."""
+    if not plan.words:
+        return ()
+    sentence = plan.sentences[chunk.index]
+    return tuple(
+        (m.name, mark_time(sentence, m, chunk.words, start))
+        for m in plan.marks
+        if m.sentence == chunk.index
+    )
 
 
 def _media(plan: Plan) -> str:
@@ -363,7 +387,8 @@ async def _sse_events(body: AsyncIterator[bytes | _Words], plan: Plan) -> AsyncI
     timestamps, voxserve's ``speech.audio.words`` before each sentence's audio."""
     async for data in body:
         if isinstance(data, _Words):
-            event = {"type": "speech.audio.words", "words": words_json(data.words)}
+            words = words_and_marks_json(data.words, data.marks)
+            event = {"type": "speech.audio.words", "words": words}
         else:
             event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
         yield f"data: {json.dumps(event)}\n\n".encode()
