@@ -22,7 +22,8 @@ import io
 import logging
 import math
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterator
+import time
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -67,6 +68,9 @@ from voxserve.types import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: How far off :meth:`Synthesizer.awarm_lanes` is due: behind any request that arrives.
+WARM_LANES_DUE_S = 60.0
 
 
 def _scaled(params: SynthesisParams, rate: float, volume: float) -> SynthesisParams:
@@ -373,6 +377,19 @@ class Synthesizer:
                 yield chunk
         finally:
             stream.cancel()
+
+    async def awarm_lanes(self, engines: Sequence[Engine], text: str) -> None:
+        """Run ``text``'s first sentence once on a lane of each engine, through its
+        scheduler: it warms the lanes' sessions (onnxruntime's first run of a session is
+        slow) as read-ahead due in a minute, so every request queued meanwhile goes first
+        and it never takes every core."""
+        waits = []
+        for engine in engines:
+            plan = self.plan(SynthesisRequest(text, voice=engine.voice.id, format="wav"))
+            utterances = engine.prepare(plan.sentences[0], plan.params)
+            due = time.monotonic() + WARM_LANES_DUE_S
+            waits += self.scheduler(engine).submit(utterances, due=due, read_ahead=True)
+        await asyncio.gather(*waits)
 
     async def asynthesize(self, plan: Plan) -> Audio:
         """Synthesize a planned request through the scheduler and encode it whole."""

@@ -84,13 +84,9 @@ async def after_ready(synth: Synthesizer, listener: Transcriber | None) -> None:
     run (until then lane runs share the sessions warm_up warmed), then the speech
     recognition model (a transcription that comes first waits for it in
     ``Transcriber.load``). A failure is logged; what failed loads on first use instead."""
-    loop = asyncio.get_running_loop()
     started = time.perf_counter()
     try:
-        for engine in await synth.aopen_lanes():
-            plan = synth.plan(SynthesisRequest(WARMUP_TEXT, voice=engine.voice.id, format="wav"))
-            utterances = engine.prepare(plan.sentences[0], plan.params)
-            await loop.run_in_executor(None, engine.infer, utterances)
+        await synth.awarm_lanes(await synth.aopen_lanes(), WARMUP_TEXT)
         if listener is not None:
             await listener.load(listener.model(None))
     except Exception:
