@@ -50,11 +50,13 @@ from voxserve.plan import check_params
 from voxserve.server.auth import DEFERRED_KEY
 from voxserve.server.errors import STATUS, error_body, refusal_send, send_error
 from voxserve.server.limits import LIVE_PATHS
-from voxserve.server.live_speaker import END, Speaker, SpeakerGone, Voicing
+from voxserve.server.live_speaker import END, Document, Speaker, SpeakerGone, Voicing
 from voxserve.server.openai import speech_voice
 from voxserve.server.schemas import SpeechRequest
+from voxserve.server.ssml_routes import wants_ssml
 from voxserve.settings import Settings
 from voxserve.synthesizer import Synthesizer
+from voxserve.text.ssml import parse_ssml
 from voxserve.text.stream import StreamSplitter
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,20 @@ def _from_validation(exc: ValidationError) -> _Fatal:
     return _invalid(f"Invalid value for {param!r}: {first['msg']}.", "invalid_value", param)
 
 
+def _ssml_flag(data: dict[str, Any]) -> bool:
+    """A text message's ``ssml``: its delta is one whole SSML document (checked here, so
+    that an error names the message's field)."""
+    flag = data.get("ssml", False)
+    if not isinstance(flag, bool):
+        raise _invalid('"ssml" must be true or false.', "invalid_value", "ssml")
+    if flag:
+        try:
+            parse_ssml(data["delta"])
+        except e.InvalidSsml as exc:
+            raise e.InvalidSsml(exc.message, param="delta") from None
+    return flag
+
+
 def install(app: FastAPI) -> None:
     """Serve live speech on ``app`` (its sessions are counted in ``app.state``)."""
     app.state.live_sessions = 0
@@ -195,6 +211,8 @@ class _Session:
         self.synth: Synthesizer = ws.app.state.synthesizer
         self.characters = 0
         self.ended = False
+        self.initial_ssml = False
+        """Whether the start message's input is an SSML document (its input_type)."""
         self.splitter = StreamSplitter(
             idle_seconds=settings.live_idle_seconds,
             hold_seconds=settings.live_hold_seconds,
@@ -216,7 +234,10 @@ class _Session:
                     send_timeout=self.settings.send_timeout_seconds,
                 )
                 await speaker.send_json(voicing.started())
-                self._queue(speaker, self.splitter.feed(initial, time.monotonic()))
+                if self.initial_ssml:
+                    speaker.queue(Document(initial), time.monotonic())
+                else:
+                    self._queue(speaker, self.splitter.feed(initial, time.monotonic()))
                 await self._converse(speaker)
                 await speaker.send_json(self._done(speaker))
         except TimeoutError:
@@ -291,6 +312,7 @@ class _Session:
         check_params(params)
         voice = self.synth.library.resolve(speech_voice(start, self.synth))
         self._count(start.input, "input")
+        self.initial_ssml = bool(start.input) and wants_ssml(start.input, start.input_type)
         annotate(voice=voice.id, format=fmt.name)
         return Voicing(voice, fmt, params), start.input
 
@@ -373,7 +395,11 @@ class _Session:
             if not isinstance(delta, str):
                 raise _invalid('A text message needs "delta": a string.', "invalid_value", "delta")
             self._count(delta, "delta")
-            self._queue(speaker, self.splitter.feed(delta, time.monotonic()))
+            if _ssml_flag(data):  # a whole document, after what came before it
+                self._queue(speaker, self.splitter.flush())
+                speaker.queue(Document(delta), time.monotonic())
+            else:
+                self._queue(speaker, self.splitter.feed(delta, time.monotonic()))
         elif kind == "flush":
             self._queue(speaker, self.splitter.flush())
         elif kind == "end":

@@ -30,7 +30,7 @@ from voxserve import errors as e
 from voxserve.admission import Admission
 from voxserve.audio import AudioFormat, Resampler, StreamEncoder, output_sample_rate
 from voxserve.audio import silence as make_silence
-from voxserve.captions import words_json
+from voxserve.captions import mark_time, words_json
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
 from voxserve.synthesizer import Synthesizer
@@ -40,6 +40,14 @@ from voxserve.words import shift
 
 class _End:
     """The marker queued after the last segment: finish the stream."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """An SSML document, queued whole (a text message with ``"ssml": true``) and spoken
+    as one plan: never joined with the segments around it."""
+
+    text: str
 
 
 END = _End()
@@ -97,7 +105,7 @@ class Speaker:
         self.admission = admission
         self.send_timeout = send_timeout
         self.route = route
-        self._items: deque[tuple[str | _End, float]] = deque()
+        self._items: deque[tuple[str | Document | _End, float]] = deque()
         self._ready = asyncio.Event()
         rate = voicing.voice.sample_rate
         self._rate = rate
@@ -117,17 +125,17 @@ class Speaker:
     def audio_seconds(self) -> float:
         return self._position / self._rate
 
-    def queue(self, item: str | _End, now: float = 0.0) -> None:
-        """Queue a segment cut at ``now`` (``time.monotonic()``), or :data:`END`."""
+    def queue(self, item: str | Document | _End, now: float = 0.0) -> None:
+        """Queue a segment cut at ``now`` (``time.monotonic()``), a document, or :data:`END`."""
         self._items.append((item, now))
         self._ready.set()
 
     async def run(self) -> None:
         """Speak every segment until :data:`END`, then end the stream (its last bytes)."""
         while True:
-            texts, cut_at, end = await self._take()
-            if texts:
-                await self._say("\n".join(texts), cut_at)
+            said, cut_at, end = await self._take()
+            if said:
+                await self._say(said, cut_at)
             if end:
                 break
         tail = self._resampler.flush()
@@ -149,9 +157,9 @@ class Speaker:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _take(self) -> tuple[list[str], float, bool]:
-        """What has queued up (at least one item): its texts, when the first was cut, and
-        whether the end came with it."""
+    async def _take(self) -> tuple[str | Document, float, bool]:
+        """What has queued up (at least one item): its texts joined, or one document; when
+        the first was cut; and whether the end came with it."""
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
@@ -163,24 +171,35 @@ class Speaker:
             item, _ = self._items[0]
             if isinstance(item, _End):
                 self._items.popleft()
-                return texts, first, True
+                return "\n".join(texts), first, True
+            if isinstance(item, Document):
+                if texts:
+                    break
+                self._items.popleft()
+                return item, first, False
             if texts and size + 1 + len(item) > limit:
                 break
             self._items.popleft()
             texts.append(item)
             size += 1 + len(item)
-        return texts, first, False
+        return "\n".join(texts), first, False
 
-    async def _say(self, text: str, cut_at: float) -> None:
+    async def _say(self, said: str | Document, cut_at: float) -> None:
         voicing = self.voicing
-        request = SynthesisRequest(text, voicing.voice.id, voicing.format.name, self._params)
+        ssml = isinstance(said, Document)
+        text = said.text if isinstance(said, Document) else said
+        # An SSML <voice> of another rate comes back at the session's.
+        params = replace(self._params, sample_rate=self._rate) if ssml else self._params
+        request = SynthesisRequest(text, voicing.voice.id, voicing.format.name, params, ssml=ssml)
         try:
             plan = self.synth.plan(request)
         except e.EmptyText:
             return  # punctuation or symbols only: nothing to say
-        if plan.voice.engine.startswith("piper"):  # its words' times (docs/captions.md)
+        if all(v.engine.startswith("piper") for v in plan.voices()):  # docs/captions.md
             plan = replace(plan, words="chunks")
-        ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
+        ticket = self.admission.admit_speech(
+            self.synth.estimate(plan), self.synth.footprint(plan), whole=False
+        )
         try:
             await self._stream(plan, cut_at, ticket.done)
         finally:
@@ -211,17 +230,22 @@ class Speaker:
             if not chunk.complete:
                 continue
             done(chunk.index)
-            pause = len(self._pause) if chunk.index < last else 0
-            await self.send_json(
-                {
-                    "type": "sentence",
-                    "index": self.sentences,
-                    "text": chunk.text,
-                    "offset_seconds": round(begun / self._rate, 4),
-                    "duration_seconds": round((self._position - pause - begun) / self._rate, 4),
-                    "words": words_json(shift(words, start)),
-                }
-            )
+            after = plan.pause_after(chunk.index)  # the sentence silence, or SSML's break
+            pause = len(make_silence(after, self._rate)) if after > 0 else 0
+            event = {
+                "type": "sentence",
+                "index": self.sentences,
+                "text": chunk.text,
+                "offset_seconds": round(begun / self._rate, 4),
+                "duration_seconds": round((self._position - pause - begun) / self._rate, 4),
+                "words": words_json(shift(words, start)),
+            }
+            marks = _marks(plan, chunk.index, words, begun / self._rate - start)
+            if marks or (chunk.index == last and plan.marks):
+                ending = (self._position - pause) / self._rate - start
+                marks += [(m.name, ending) for m in plan.marks if m.sentence > last]
+                event["marks"] = [{"mark": n, "time": round(t + start, 3)} for n, t in marks]
+            await self.send_json(event)
             self.sentences += 1
             begun = self._position
             words = []
@@ -243,3 +267,15 @@ class Speaker:
             raise SpeakerGone("the client stopped reading") from None
         except (WebSocketDisconnect, OSError, RuntimeError) as exc:
             raise SpeakerGone(str(exc)) from exc
+
+
+def _marks(
+    plan: Plan, index: int, words: list[WordTiming], start: float
+) -> list[tuple[str, float]]:
+    """The SSML marks in sentence ``index`` of ``plan``: (name, seconds from the plan's
+    start), by its ``words`` (timed from the plan's start; ``start``: where its audio
+    starts)."""
+    sentence = plan.sentences[index]
+    return [
+        (m.name, mark_time(sentence, m, words, start)) for m in plan.marks if m.sentence == index
+    ]

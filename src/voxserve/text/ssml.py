@@ -22,7 +22,15 @@ from xml.parsers import expat
 
 from voxserve.errors import InvalidSsml
 
-__all__ = ["MAX_ATTRIBUTE_CHARS", "MAX_DEPTH", "Document", "Run", "is_ssml", "parse_ssml"]
+__all__ = [
+    "MAX_ATTRIBUTE_CHARS",
+    "MAX_DEPTH",
+    "Document",
+    "Run",
+    "could_be_ssml",
+    "is_ssml",
+    "parse_ssml",
+]
 
 #: Deepest nesting of elements a document may have.
 MAX_DEPTH = 64
@@ -138,6 +146,17 @@ def is_ssml(text: str) -> bool:
     if head.startswith(("<?xml", "<!DOCTYPE")):
         return True
     return head.startswith("<speak") and (len(head) == 6 or not head[6].isalnum())
+
+
+def could_be_ssml(head: str) -> bool | None:
+    """Whether a text that begins with ``head`` (a stream's first characters) is an SSML
+    document as :func:`is_ssml` says, or None while it cannot be told yet (``"<spe"``)."""
+    start = head.lstrip()
+    if is_ssml(start):
+        return True
+    if not start or any(p.startswith(start) for p in ("<speak", "<?xml", "<!DOCTYPE")):
+        return None
+    return False
 
 
 class _Refused(Exception):

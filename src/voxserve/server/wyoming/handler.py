@@ -51,6 +51,7 @@ from voxserve.server.wyoming.buffer import SentenceBuffer
 from voxserve.server.wyoming.context import Doors
 from voxserve.server.wyoming.listen import Recording, transcribe
 from voxserve.server.wyoming.speak import AudioOut, params_from, plan_request
+from voxserve.text.ssml import is_ssml
 from voxserve.types import SynthesisParams
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class _Speak(_Job):
     text: str = ""
     voice: SynthesizeVoice | None = None
     params: SynthesisParams = field(default_factory=SynthesisParams)
+    ssml: bool = False
 
 
 @dataclass
@@ -82,6 +84,8 @@ class _Stream(_Job):
     pieces: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     """Complete sentences to speak, in order; None at synthesize-stop."""
     failed: bool = False
+    ssml: bool = False
+    """The stream is one SSML document (its only piece, at synthesize-stop)."""
 
 
 @dataclass
@@ -148,8 +152,8 @@ class WyomingHandler(AsyncEventHandler):
             if not self._streamed:
                 synthesize = Synthesize.from_event(event)
                 params = params_from(event.data)
-                self._queue(_Speak("synthesize", text=synthesize.text,
-                                   voice=synthesize.voice, params=params))  # fmt: skip
+                self._queue(_Speak("synthesize", text=synthesize.text, voice=synthesize.voice,
+                                   params=params, ssml=is_ssml(synthesize.text)))  # fmt: skip
         elif SynthesizeStart.is_type(kind):
             self._start_stream(event)
         elif SynthesizeChunk.is_type(kind):
@@ -189,7 +193,8 @@ class WyomingHandler(AsyncEventHandler):
         self._stop_stream()  # a new stream ends one left open
         start = SynthesizeStart.from_event(event)
         self._streamed = True
-        self._buffer = SentenceBuffer(self.doors.settings.max_sentence_chars)
+        settings = self.doors.settings
+        self._buffer = SentenceBuffer(settings.max_sentence_chars, settings.max_input_chars)
         self._stream = _Stream("synthesize-stream", voice=start.voice)
         try:
             self._stream.params = params_from(event.data)
@@ -204,7 +209,13 @@ class WyomingHandler(AsyncEventHandler):
                 "synthesize-chunk without synthesize-start: start a stream first.",
                 param="synthesize-chunk",
             )
-        ready = self._buffer.add(text)
+        try:
+            ready = self._buffer.add(text)
+        except VoxserveError:  # an SSML document over the size limit: the stream ends
+            if not self._stream.failed:
+                self._stream.failed = True
+                self._stream.pieces.put_nowait(None)
+            raise
         if ready and not self._stream.failed:
             self._stream.pieces.put_nowait(ready)
 
@@ -212,6 +223,7 @@ class WyomingHandler(AsyncEventHandler):
         if self._stream is None or self._buffer is None:
             return
         rest = self._buffer.finish()
+        self._stream.ssml = bool(self._buffer.ssml)
         if not self._stream.failed:
             if rest:
                 self._stream.pieces.put_nowait(rest)
@@ -306,7 +318,7 @@ class WyomingHandler(AsyncEventHandler):
             token.var.reset(token)
 
     async def _speak(self, job: _Speak) -> None:
-        plan = plan_request(self.doors.synth, job.text, job.voice, job.params)
+        plan = plan_request(self.doors.synth, job.text, job.voice, job.params, ssml=job.ssml)
         annotate(voice=plan.voice.id, characters=plan.input_chars)
         out = AudioOut(self.send, "wyoming/synthesize", self.doors.metrics, job.started)
         spoken = await self.doors.speaker.speak(plan, out)
@@ -321,7 +333,7 @@ class WyomingHandler(AsyncEventHandler):
         characters, seconds = 0, 0.0
         while (text := await job.pieces.get()) is not None:
             try:
-                plan = plan_request(self.doors.synth, text, job.voice, job.params)
+                plan = plan_request(self.doors.synth, text, job.voice, job.params, ssml=job.ssml)
             except EmptyText:  # "..." or a lone emoji between sentences: nothing to say
                 continue
             if rate is not None:

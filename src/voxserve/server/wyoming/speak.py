@@ -25,6 +25,7 @@ from voxserve.audio import StreamEncoder
 from voxserve.cache import AnyCache
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import InvalidParameter
+from voxserve.logs import annotate
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
 from voxserve.server.wyoming.info import speaker_id
@@ -124,7 +125,9 @@ class Speaker:
         if cached is not None:
             await out.write(cached, plan.output_rate)
             return Spoken(len(cached) / SAMPLE_WIDTH / plan.output_rate, "hit")
-        ticket = self.admission.admit(self.synth.estimate(plan), self.synth.footprint(plan))
+        ticket = self.admission.admit_speech(
+            self.synth.estimate(plan), self.synth.footprint(plan), whole=False
+        )
         encoder = StreamEncoder(plan.format, plan.output_rate)
         limit = self.cache.max_entry_bytes if self.cache is not None else 0
         kept: list[bytes] | None = [] if self.cache is not None else None
@@ -232,12 +235,22 @@ def _language(code: str) -> str:
 
 
 def plan_request(
-    synth: Synthesizer, text: str, voice: SynthesizeVoice | None, params: SynthesisParams
+    synth: Synthesizer,
+    text: str,
+    voice: SynthesizeVoice | None,
+    params: SynthesisParams,
+    *,
+    ssml: bool = False,
 ) -> Plan:
-    """A Wyoming request planned as the HTTP route's ``pcm``; errors name Wyoming's fields."""
+    """A Wyoming request planned as the HTTP route's ``pcm``; errors name Wyoming's fields.
+    ``ssml``: the text is an SSML document (Wyoming has no header for what it ignored: the
+    warnings go to the request's log line)."""
     chosen = resolve_voice(synth.library, voice)
     speaker = speaker_id(chosen, voice.speaker if voice is not None else None)
     if speaker is not None:
         params = replace(params, speaker=speaker)
-    request = SynthesisRequest(text=text, voice=chosen.id, format="pcm", params=params)
-    return synth.plan(request)
+    request = SynthesisRequest(text=text, voice=chosen.id, format="pcm", params=params, ssml=ssml)
+    plan = synth.plan(request)
+    if plan.warnings:
+        annotate(ssml_warnings="; ".join(plan.warnings))
+    return plan
