@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from voxserve.lanes import Lanes
+from voxserve.lanes import Lanes, LaneShare
 
 pytestmark = pytest.mark.inprocess
 
@@ -132,3 +132,24 @@ def test_a_cancelled_background_waiter_leaves_no_trace() -> None:
         await asyncio.wait_for(lanes.take(), 1)
 
     asyncio.run(main())
+
+
+def test_a_lane_share_keeps_to_its_cap_and_a_cancelled_waiter_leaks_nothing() -> None:
+    async def scenario() -> None:
+        lanes = Lanes(3)
+        share = LaneShare(lanes, cap=1)
+        await share.take()
+        assert (share.held, lanes.free) == (1, 2)  # a lane is free, but the cap is reached
+        second = asyncio.ensure_future(share.take())
+        third = asyncio.ensure_future(share.take())
+        await asyncio.sleep(0)
+        assert not second.done()
+        second.cancel()
+        await asyncio.sleep(0)
+        share.give()  # the place passes to the third waiter, not the cancelled one
+        await asyncio.wait_for(third, 1)
+        assert (share.held, lanes.free) == (1, 2)
+        share.give()
+        assert (share.held, lanes.free) == (0, 3)
+
+    asyncio.run(scenario())

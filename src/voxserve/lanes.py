@@ -15,6 +15,11 @@ starve the other: while both wait, transcription keeps at most half of the lanes
 at least) and speech gets the rest; with a single lane they take turns. So a burst of
 long uploads delays a speech request's first audio by at most one transcription step,
 and a stream of speech requests still leaves transcription its share.
+
+An engine may run fewer inferences at once than the machine has lanes (it has that many
+sets of sessions; a GPU voice has one): its scheduler takes lanes through a
+:class:`LaneShare`, the one limiter it knows, which keeps to the engine's count and takes
+the machine's lanes in their order.
 """
 
 from __future__ import annotations
@@ -118,3 +123,60 @@ class Lanes:
             background = self._background_held < self.background_share
         self._last_background = background
         return self._background if background else self._speech
+
+
+class LaneShare:
+    """One engine's use of the machine's lanes: at most ``cap`` runs at once (its sessions),
+    each holding a lane of the shared :class:`Lanes`.
+
+    Waiters for the engine's own capacity are served first come first served; a run that
+    got it then waits for a lane like any other speech.
+    """
+
+    def __init__(self, lanes: Lanes, cap: int) -> None:
+        if cap < 1:
+            raise ValueError(f"LaneShare needs a cap of at least one, got {cap}")
+        self.lanes = lanes
+        self.cap = cap
+        self.held = 0
+        """Runs of this engine holding (or about to take) a lane."""
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def take(self) -> None:
+        """Wait until the engine may run once more and a lane is free; hold both until
+        :meth:`give`."""
+        if self.held < self.cap and not self._waiters:
+            self.held += 1
+        else:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter  # _release hands its place straight to the waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()
+                else:
+                    self._waiters.remove(waiter)
+                raise
+        try:
+            await self.lanes.take()
+        except asyncio.CancelledError:
+            self._release()
+            raise
+
+    def take_rest(self) -> int:
+        """Every other lane of the machine for the run that holds one (Lanes.take_rest)."""
+        return self.lanes.take_rest()
+
+    def give(self, count: int = 1) -> None:
+        """End a run that held ``count`` lanes (1, plus what :meth:`take_rest` gave it)."""
+        self.lanes.give(count)
+        self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the place passes on: held stays the same
+                return
+        self.held -= 1

@@ -35,7 +35,7 @@ from typing import Any, Literal, cast
 from voxserve.deadlines import Pace
 from voxserve.engines.base import Engine, Head, Rest
 from voxserve.errors import Overloaded
-from voxserve.lanes import Lanes
+from voxserve.lanes import Lanes, LaneShare
 from voxserve.metrics import Metrics
 from voxserve.types import FloatArray, Utterance
 
@@ -96,13 +96,13 @@ class Scheduler:
         """``lanes``: the machine's, shared with other schedulers (default: the engine's own).
 
         ``executor`` needs a thread per lane. At most ``engine.lanes`` batches of this
-        engine run at once.
+        engine run at once (its :class:`~voxserve.lanes.LaneShare`).
         """
         self.engine = engine
         self.pace = Pace()
         self._metrics = metrics if metrics is not None else Metrics()
         self._executor = executor
-        self._lanes = lanes if lanes is not None else Lanes(engine.lanes)
+        self._lanes = LaneShare(lanes if lanes is not None else Lanes(engine.lanes), engine.lanes)
         self._batch_size = batch_size
         self._max_wait = max_wait_ms / 1000
         self._max_queue = max_queue
@@ -114,7 +114,6 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._retiring = False
-        self._slots = asyncio.Semaphore(engine.lanes)
         self._running: set[asyncio.Task[None]] = set()
 
     @property
@@ -125,9 +124,8 @@ class Scheduler:
     def start(self) -> None:
         if self._task is None or self._task.done():
             # An Event belongs to the loop it was first awaited in: a new worker (possibly
-            # in a new loop, as in tests) needs a new one, and so do the slots.
+            # in a new loop, as in tests) needs a new one.
             self._wakeup = asyncio.Event()
-            self._slots = asyncio.Semaphore(self.engine.lanes)
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"scheduler-{self.engine.voice.id}"
             )
@@ -275,19 +273,13 @@ class Scheduler:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            # Take a batch only once a lane is free, so items leave in due order.
-            await self._slots.acquire()
             if self._max_wait and len(self._heap) < self._batch_size:
                 await asyncio.sleep(self._max_wait)
-            try:
-                await self._lanes.take()
-            except asyncio.CancelledError:
-                self._slots.release()
-                raise
+            # Take a batch only once a lane is free, so items leave in due order.
+            await self._lanes.take()
             batch = self._take_batch()
             if not batch:
                 self._lanes.give()
-                self._slots.release()
                 continue
             extra = self._lanes.take_rest() if self._may_run_alone(batch) else 0
             task = asyncio.get_running_loop().create_task(self._infer(batch, 1 + extra))
@@ -297,7 +289,7 @@ class Scheduler:
     async def _infer(self, batch: list[_Item], lanes: int) -> None:
         """Run one batch on the executor and resolve its futures; always frees its lanes."""
         loop = asyncio.get_running_loop()
-        exclusive = lanes == self._lanes.total  # nothing else runs: every core is its own
+        exclusive = lanes == self._lanes.lanes.total  # nothing else runs: every core is its own
         started = time.monotonic()
         try:
             results = await loop.run_in_executor(
@@ -315,7 +307,6 @@ class Scheduler:
             return
         finally:
             self._lanes.give(lanes)
-            self._slots.release()
         elapsed = time.monotonic() - started
         self._observe(batch, results, elapsed, exclusive)
         for item, audio in zip(batch, results, strict=True):
