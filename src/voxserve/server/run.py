@@ -18,6 +18,7 @@ from voxserve.errors import ConfigError
 from voxserve.server.app import create_app
 from voxserve.server.ops import MetricsApp
 from voxserve.server.protocol import UVICORN_OPTIONS
+from voxserve.server.ssml_routes import reload_lexicon_on_hangup
 from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ METRICS_THREAD = "metrics"
 
 
 class DrainingServer(uvicorn.Server):
-    """On SIGTERM/SIGINT, turn readiness to 503 first, then let uvicorn drain.
+    """On SIGTERM/SIGINT, turn readiness to 503 first, then let uvicorn drain. On SIGHUP,
+    read the lexicon again (docs/lexicon.md).
 
     uvicorn stops accepting connections as soon as it handles the signal, so with
     ``drain_delay`` > 0 it is told only that many seconds later: meanwhile ``/readyz``
@@ -52,6 +54,8 @@ class DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started:
+            reload_lexicon_on_hangup(self._app.state.synthesizer)
         if self.started and self._listening:
             log.info("%s", self._listening)
 

@@ -8,14 +8,26 @@ unsupported attributes), "; "-separated, in ASCII: headers carry nothing else.
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 
 from fastapi import APIRouter, Request, Response
 
+from voxserve.errors import VoxserveError
 from voxserve.plan import Plan
 from voxserve.server.deps import SynthesizerDep
+from voxserve.synthesizer import Synthesizer
 from voxserve.text.ssml import is_ssml
 
-__all__ = ["WARNINGS_HEADER", "router", "wants_ssml", "with_warnings"]
+__all__ = [
+    "WARNINGS_HEADER",
+    "reload_lexicon_on_hangup",
+    "router",
+    "wants_ssml",
+    "with_warnings",
+]
+
+log = logging.getLogger(__name__)
 
 WARNINGS_HEADER = "X-SSML-Warnings"
 _MAX_HEADER_CHARS = 1024
@@ -36,6 +48,27 @@ def with_warnings(response: Response, plan: Plan) -> Response:
         text = "; ".join(plan.warnings).encode("ascii", "backslashreplace").decode()
         response.headers[WARNINGS_HEADER] = text[:_MAX_HEADER_CHARS]
     return response
+
+
+def reload_lexicon_on_hangup(synth: Synthesizer) -> bool:
+    """From now on, SIGHUP reloads the lexicon as ``POST /admin/lexicon/reload`` does (the
+    Unix way to say "read your files again"); a file with a bad line is logged and the
+    lexicon in use stays. Call it in the running loop; returns whether it took: only the
+    main thread's loop can take signals (a server run in a thread, as tests do, gets none)."""
+
+    def reload() -> None:
+        try:
+            lexicon = synth.reload_lexicon()
+        except VoxserveError as exc:
+            log.error("SIGHUP: the lexicon was not reloaded, the one in use stays: %s", exc)
+        else:
+            log.info("SIGHUP: lexicon reloaded, %d entries", len(lexicon.entries))
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return False  # not the main thread, or no SIGHUP (Windows)
+    return True
 
 
 @router.post("/admin/lexicon/reload")
