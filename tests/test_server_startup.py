@@ -4,6 +4,7 @@ the real HTTP server (a cold start with the real model: test_server_run.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 import threading
@@ -20,7 +21,7 @@ from fake_server import fake_settings, fake_synthesizer, wait_until
 from fakes import FakeEngine, FakeRecognizer
 from voxserve.asr import AsrConfig, AsrModel, Transcriber
 from voxserve.asr.whisper import Recognizer
-from voxserve.server.app import create_app
+from voxserve.server.app import create_app, quiet_moment
 from voxserve.server.protocol import UVICORN_OPTIONS
 from voxserve.settings import platform_port
 
@@ -124,3 +125,42 @@ def test_a_bad_platform_port_is_named(value: str) -> None:
         platform_port({"PORT": value})
     assert info.value.param == "PORT"
     assert "0 to 65535" in info.value.message
+
+
+class FakeClock:
+    """A clock that only the fake sleep moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_background_loading_waits_for_a_quiet_moment_after_the_first_request() -> None:
+    """The request that woke a replica goes before the background loading: it waits for
+    QUIET seconds without admitted work, counted from the last work seen."""
+    clock = FakeClock()
+    busy_until = 1.0  # a request admitted at readiness, done after 1 s
+
+    def work() -> float:
+        return 2.0 if clock.now < busy_until else 0.0
+
+    quiet = asyncio.run(
+        quiet_moment(work, quiet=0.5, limit=10, poll=0.05, clock=clock, sleep=clock.sleep)
+    )
+    assert quiet is True
+    # Work is seen at most one poll (0.05 s) before it ends.
+    assert busy_until - 0.05 + 0.5 <= clock.now < busy_until + 0.5 + 0.05
+
+
+def test_background_loading_starts_after_the_limit_under_steady_load() -> None:
+    clock = FakeClock()
+    quiet = asyncio.run(
+        quiet_moment(lambda: 1.0, quiet=0.5, limit=3, poll=0.05, clock=clock, sleep=clock.sleep)
+    )
+    assert quiet is False
+    assert 3 <= clock.now < 3.1

@@ -5,6 +5,9 @@ Any container and codec PyAV decodes that people send to a speech-to-text API is
 file must be one of :data:`CONTAINERS`, so a playlist or another format that refers to
 further files is refused before anything else is read. Decoding stops as soon as the
 audio passes ``max_seconds``: a long upload costs no more than the limit to refuse.
+
+PyAV (with its FFmpeg libraries) is imported on first use, not with this module: the
+server imports this module at start, and a cold start should not pay for it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import av
 import numpy as np
 
 from voxserve.errors import AudioTooLong, InvalidAudio
 from voxserve.types import FloatArray
+
+if TYPE_CHECKING:
+    import av
 
 WHISPER_RATE: Final = 16_000
 """Sample rate Whisper expects, in hertz."""
@@ -40,6 +45,8 @@ def _join(parts: list[FloatArray]) -> FloatArray:
 
 def _resampled(frames: Iterable[av.AudioFrame], max_seconds: float | None) -> FloatArray:
     """Resample decoded frames to 16 kHz mono float32 and join them, up to ``max_seconds``."""
+    import av
+
     resampler = av.AudioResampler(format="flt", layout="mono", rate=WHISPER_RATE)
     limit = None if max_seconds is None else int(max_seconds * WHISPER_RATE)
     parts: list[FloatArray] = []
@@ -66,6 +73,8 @@ def to_whisper_rate(samples: FloatArray, sample_rate: int) -> FloatArray:
     audio = np.ascontiguousarray(samples, dtype=np.float32)
     if sample_rate == WHISPER_RATE or audio.size == 0:
         return audio
+    import av
+
     frame = av.AudioFrame.from_ndarray(audio.reshape(1, -1), format="flt", layout="mono")
     frame.sample_rate = sample_rate
     return _resampled([frame], None)
@@ -81,6 +90,8 @@ def decode_upload(data: bytes, *, max_seconds: float | None = None) -> FloatArra
     """
     if not data:
         raise InvalidAudio("The uploaded file is empty.")
+    import av
+
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -113,6 +124,8 @@ def decode_upload(data: bytes, *, max_seconds: float | None = None) -> FloatArra
 
 
 def _reason(exc: BaseException) -> str:
+    import av
+
     if isinstance(exc, av.error.FFmpegError) and exc.strerror:
         return str(exc.strerror).rstrip(".").lower()
     return type(exc).__name__

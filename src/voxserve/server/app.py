@@ -13,9 +13,10 @@ import functools
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -36,14 +37,22 @@ from voxserve.server.headers import SecurityHeadersMiddleware
 from voxserve.server.limits import ConcurrencyLimitMiddleware, RateLimitMiddleware
 from voxserve.server.observe import ObserveMiddleware
 from voxserve.server.speech import SpeechResponder
-from voxserve.server.wyoming import Doors, WyomingServer
 from voxserve.settings import Settings
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
+if TYPE_CHECKING:  # imported when a Wyoming socket is given: most starts need none
+    from voxserve.server.wyoming import WyomingServer
+
 log = logging.getLogger(__name__)
 
 WARMUP_TEXT = "Ready."
+#: The background loading starts once no speech work has been admitted for this long: a
+#: replica woken by a request gets it as it turns ready, and that request goes first (the
+#: loading holds the GIL while it creates sessions).
+QUIET_SECONDS = 0.5
+#: ... or after this long in any case (until then the lanes share one session set).
+QUIET_LIMIT_SECONDS = 10.0
 
 
 def build_transcriber(settings: Settings, lanes: Lanes, metrics: Metrics) -> Transcriber | None:
@@ -78,12 +87,40 @@ async def warm_up(synth: Synthesizer, metrics: Metrics) -> None:
         await synth.asynthesize(plan)
 
 
-async def after_ready(synth: Synthesizer, listener: Transcriber | None) -> None:
+async def quiet_moment(
+    work: Callable[[], float],
+    *,
+    quiet: float = QUIET_SECONDS,
+    limit: float = QUIET_LIMIT_SECONDS,
+    poll: float = 0.05,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> bool:
+    """Wait until ``work()`` has been 0 for ``quiet`` seconds (True) or ``limit`` seconds
+    have passed (False)."""
+    start = since = clock()
+    while True:
+        now = clock()
+        if work() > 0:
+            since = now
+        elif now - since >= quiet:
+            return True
+        if now - start >= limit:
+            return False
+        await sleep(poll)
+
+
+async def after_ready(
+    synth: Synthesizer, listener: Transcriber | None, admission: Admission | None = None
+) -> None:
     """What the first request does not need, loaded once the service is ready (a cold
-    start answers sooner): the lanes' sessions of the preloaded voices, each warmed by one
-    run (until then lane runs share the sessions warm_up warmed), then the speech
-    recognition model (a transcription that comes first waits for it in
-    ``Transcriber.load``). A failure is logged; what failed loads on first use instead."""
+    start answers sooner) and, with ``admission``, quiet (:func:`quiet_moment`): the lanes'
+    sessions of the preloaded voices, each warmed by one run (until then lane runs share
+    the sessions warm_up warmed), then the speech recognition model (a transcription that
+    comes first waits for it in ``Transcriber.load``). A failure is logged; what failed
+    loads on first use instead."""
+    if admission is not None:
+        await quiet_moment(lambda: admission.work)
     started = time.perf_counter()
     try:
         await synth.awarm_lanes(await synth.aopen_lanes(), WARMUP_TEXT)
@@ -257,7 +294,7 @@ def _lifespan(
             app.state.ready = True
             metrics.ready.set(1)
             _log_ready(time.perf_counter() - started, synth, listener, store, keys)
-            app.state.background = asyncio.create_task(after_ready(synth, listener))
+            app.state.background = asyncio.create_task(after_ready(synth, listener, admission))
             if wyoming is not None:
                 app.state.wyoming = await _start_wyoming(app, wyoming)
             yield
@@ -284,6 +321,8 @@ def _lifespan(
 async def _start_wyoming(app: FastAPI, sock: socket.socket) -> WyomingServer:
     """The Wyoming listener on ``sock``, sharing the app's synthesizer, transcriber,
     admission, cache and metrics (server/wyoming/)."""
+    from voxserve.server.wyoming import Doors, WyomingServer
+
     state = app.state
     doors = Doors(
         state.settings, state.synthesizer, state.transcriber, state.admission, state.cache,
