@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import srt
 
 from fake_server import wait_until
 from live import LiveServer
@@ -54,10 +55,10 @@ def env(r: RedisServer, s3: S3Server) -> dict[str, str]:
     }
 
 
-def submit(server: LiveServer) -> dict[str, Any]:
+def submit(server: LiveServer, **fields: Any) -> dict[str, Any]:
     answer = httpx.post(
         server.url + "/v1/audio/jobs",
-        json={"input": TEXT, "voice": "alloy", "response_format": "wav"},
+        json={"input": TEXT, "voice": "alloy", "response_format": "wav", **fields},
         timeout=30,
     )
     assert answer.status_code == 202, answer.text
@@ -81,7 +82,7 @@ def test_two_replicas_share_a_job_and_survive_a_kill(parts: tuple[RedisServer, S
     r, s3 = parts
     client = r.client()
     with LiveServer(env(r, s3)) as a, LiveServer(env(r, s3)) as b:
-        job = submit(a)
+        job = submit(a, timestamps="srt")  # each chunk's timing goes through the store
         job_id = job["id"]
         total = job["progress"]["chunks_total"]
         assert total >= 10
@@ -115,6 +116,9 @@ def test_two_replicas_share_a_job_and_survive_a_kill(parts: tuple[RedisServer, S
         assert "synthesized by replica" in a.log
         audio = httpx.get(final["result"]["url"], timeout=30)
         assert audio.status_code == 200
+        assert final["result"]["bytes"] == len(audio.content)
+        captions = httpx.get(final["result"]["timestamps"]["url"], timeout=30)
+        assert captions.status_code == 200
     with wave.open(io.BytesIO(audio.content)) as wav:
         seconds = wav.getnframes() / wav.getframerate()
     # The result is every chunk, once, in order: its length is the chunks' sum.
@@ -123,8 +127,14 @@ def test_two_replicas_share_a_job_and_survive_a_kill(parts: tuple[RedisServer, S
     assert final["result"]["duration_seconds"] > 100  # ~48 sentences of speech
     # Chunks are dropped once the result is assembled.
     listing = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"voxserve/jobs/{job_id}/")
-    keys = [o["Key"] for o in listing.get("Contents", [])]
-    assert keys == [f"voxserve/jobs/{job_id}/{job_id}.wav"]
+    keys = sorted(o["Key"] for o in listing.get("Contents", []))
+    assert keys == [f"voxserve/jobs/{job_id}/{job_id}.srt", f"voxserve/jobs/{job_id}/{job_id}.wav"]
+    # Captions of chunks from both replicas, placed in order over the whole audio.
+    cues = list(srt.parse(captions.text))
+    assert " ".join(c.content for c in cues).split()[:4] == ["This", "is", "sentence", "number"]
+    starts = [c.start.total_seconds() for c in cues]
+    assert starts == sorted(starts)
+    assert seconds - 1.0 < cues[-1].end.total_seconds() <= seconds
 
 
 def test_cancel_stops_every_replica(parts: tuple[RedisServer, S3Server]) -> None:

@@ -14,6 +14,7 @@ from voxserve.audio.encode import (
     output_sample_rate,
     seal_wav,
 )
+from voxserve.audio.formats import carries_chapters
 
 __all__ = [
     "FORMATS",
@@ -22,6 +23,7 @@ __all__ = [
     "Resampler",
     "StreamEncoder",
     "apply_gain",
+    "carries_chapters",
     "encode",
     "format_from_path",
     "get_format",

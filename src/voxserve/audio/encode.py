@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Sequence
 from fractions import Fraction
 from types import TracebackType
 from typing import IO, Final, Protocol
@@ -50,7 +51,9 @@ from voxserve.audio.formats import (
     CODECS,
     FORMATS,
     AudioFormat,
+    Chapter,
     Codec,
+    av_chapters,
     format_from_path,
     get_format,
     output_sample_rate,
@@ -153,9 +156,10 @@ class _PyAVBackend:
 
     def __init__(
         self, codec: Codec, in_rate: int, out_rate: int, *, seekable: bool,
-        file: IO[bytes] | None = None,
+        file: IO[bytes] | None = None, chapters: Sequence[Chapter] = (),
     ) -> None:  # fmt: skip
-        """``file``: with ``seekable``, the file to write into (default: memory)."""
+        """``file``: with ``seekable``, the file to write into (default: memory).
+        ``chapters``: markers written in the header (where ``codec.chapters``)."""
         self._resampler = Resampler(in_rate, out_rate)
         self._out_rate = out_rate
         self._seekable_sink = (file or io.BytesIO()) if seekable else None
@@ -184,6 +188,8 @@ class _PyAVBackend:
             self._stream.format = codec.sample_format
             if codec.bit_rate is not None:
                 self._stream.bit_rate = codec.bit_rate
+            if chapters and codec.chapters:  # before the header: ID3v2 and Ogg hold them
+                self._container.set_chapters(av_chapters(chapters))
             # Write the header now: the first feed() then has bytes to return even
             # while the encoder still buffers its first frame.
             self._container.start_encoding()
@@ -323,7 +329,13 @@ class FileEncoder:
     Decoded, the file holds the same samples as :func:`encode` would write.
     """
 
-    def __init__(self, fmt: str | AudioFormat, sample_rate: int, file: IO[bytes]) -> None:
+    def __init__(
+        self, fmt: str | AudioFormat, sample_rate: int, file: IO[bytes],
+        *, chapters: Sequence[Chapter] = (),
+    ) -> None:  # fmt: skip
+        """``chapters``: ``(title, start, end)`` in seconds, written into formats whose
+        container carries them (:func:`~voxserve.audio.formats.carries_chapters`), left
+        out of the others."""
         self._format = _resolve(fmt)
         rate = check_rate(sample_rate)
         if file.tell() != 0:  # FFmpeg's muxers seek to offsets from the file's start
@@ -335,7 +347,9 @@ class FileEncoder:
             self._backend = _make_backend(self._format, rate, seekable=False)
         else:
             codec = CODECS[self._format.name]
-            self._backend = _PyAVBackend(codec, rate, out_rate, seekable=True, file=file)
+            self._backend = _PyAVBackend(
+                codec, rate, out_rate, seekable=True, file=file, chapters=chapters
+            )
         self._finished = False
 
     def feed(self, samples: ArrayLike) -> None:

@@ -4,18 +4,24 @@ extensions, fixed rate and codec (the encoders are in :mod:`voxserve.audio.encod
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import av
 
 from voxserve.audio.dsp import check_rate
 from voxserve.errors import UnknownFormat
 
+if TYPE_CHECKING:
+    from av.container.core import Chapter as AvChapter
+
 __all__ = [
     "FORMATS",
     "AudioFormat",
+    "carries_chapters",
     "format_from_path",
     "get_format",
     "output_sample_rate",
@@ -85,6 +91,10 @@ class Codec:
     """Target bits per second; None for lossless."""
     container_options: tuple[tuple[str, str], ...] = ()
     """Muxer options on top of the ones every format gets."""
+    chapters: bool = False
+    """Whether the container carries chapter markers that FFmpeg writes and reads back
+    (MP3: ID3v2 CHAP frames; Ogg: CHAPTERxx comments). FFmpeg's FLAC muxer and ADTS
+    write none, and WAV and raw PCM have no place for them."""
 
 
 CODECS: Final = MappingProxyType(
@@ -92,14 +102,36 @@ CODECS: Final = MappingProxyType(
         # No padding block: it only helps tools that rewrite tags in place, and in a
         # stream it would be 8 KiB of zeros before the first sample.
         "flac": Codec("flac", "flac", "s16", None, (("metadata_header_padding", "0"),)),
-        "mp3": Codec("mp3", "libmp3lame", "fltp", 64_000),
+        "mp3": Codec("mp3", "libmp3lame", "fltp", 64_000, chapters=True),
         "aac": Codec("adts", "aac", "fltp", 64_000),
         # Ogg's default is a page per second of audio, which holds back the first audio
         # bytes for two seconds. 40 ms pages get them out after ~85 ms of audio for ~5%
         # more bytes in page headers (20 ms: ~45 ms for ~12%).
-        "opus": Codec("ogg", "libopus", "flt", 64_000, (("page_duration", "40000"),)),
+        "opus": Codec(
+            "ogg", "libopus", "flt", 64_000, (("page_duration", "40000"),), chapters=True
+        ),
     }
 )
+
+
+Chapter = tuple[str, float, float]
+"""A chapter marker: its title, start and end in seconds."""
+
+
+def av_chapters(chapters: Sequence[Chapter]) -> list[AvChapter]:
+    """Chapters as PyAV's ``set_chapters`` takes them, in milliseconds."""
+    ms = Fraction(1, 1000)
+    return [
+        {"id": n, "start": round(start * 1000), "end": round(end * 1000), "time_base": ms,
+         "metadata": {"title": title}}
+        for n, (title, start, end) in enumerate(chapters, start=1)
+    ]  # fmt: skip
+
+
+def carries_chapters(fmt: AudioFormat) -> bool:
+    """Whether files of ``fmt`` can hold chapter markers (:class:`Codec`'s ``chapters``)."""
+    codec = CODECS.get(fmt.name)
+    return codec is not None and codec.chapters
 
 
 def get_format(name: str) -> AudioFormat:

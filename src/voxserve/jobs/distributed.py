@@ -41,7 +41,9 @@ from redis.asyncio import Redis
 
 from voxserve.admission import Admission
 from voxserve.errors import StorageError, UnknownJob
-from voxserve.jobs.service import FINAL, Job, JobService, _chunk_key
+from voxserve.jobs.job import FINAL, Job
+from voxserve.jobs.outputs import JobOutputs, chapters_from_json, chapters_json
+from voxserve.jobs.service import JobService
 from voxserve.plan import Plan
 from voxserve.storage import Storage
 from voxserve.synthesizer import Synthesizer
@@ -153,7 +155,7 @@ class DistributedJobService(JobService):
         self.stream = ChunkStream(redis_url, consumer=self.replica, lease_seconds=lease_seconds)
         self.redis: Any = self.stream.redis
         self.lease_seconds = lease_seconds
-        self._plans: dict[str, tuple[Plan, list[range]]] = {}
+        self._plans: dict[str, tuple[Plan, list[range], JobOutputs]] = {}
         self.chunks_synthesized = 0
 
     def start(self) -> None:
@@ -184,16 +186,16 @@ class DistributedJobService(JobService):
 
     # -- state in Redis ----------------------------------------------------------------
 
-    async def submit(self, plan: Plan, owner: str) -> Job:
-        job = await self.new_job(plan, owner)
-        self._plans[job.id] = (plan, job.chunks)
+    async def submit(self, plan: Plan, owner: str, outputs: JobOutputs | None = None) -> Job:
+        job = await self.new_job(plan, owner, outputs)
+        self._plans[job.id] = (plan, job.chunks, job.outputs)
         key = PREFIX + job.id
         await self.redis.hset(
             key,
             mapping={
                 "owner": owner, "status": "queued", "created_at": job.created_at,
                 "engine_rate": job.engine_rate, "chunks_total": len(job.chunks),
-                "plan": pickle.dumps((plan, job.chunks)),
+                "plan": pickle.dumps((plan, job.chunks, job.outputs)),
             },
         )  # fmt: skip
         await self.redis.expire(key, KEEP_SECONDS)
@@ -229,14 +231,16 @@ class DistributedJobService(JobService):
         f = {k.decode(): v for k, v in fields.items()}
         if job_id not in self._plans:
             self._plans[job_id] = pickle.loads(f["plan"])
-        plan, chunks = self._plans[job_id]
-        job = self.jobs.get(job_id)
-        if job is None:
-            job = Job(
-                id=job_id, owner=f["owner"].decode(), plan=plan, chunks=chunks,
-                engine_rate=int(f["engine_rate"]), created_at=float(f["created_at"]),
-            )  # fmt: skip
-            self.jobs[job_id] = job
+        plan, chunks, outputs = self._plans[job_id]
+        # A new Job each time: a worker assembling the job sets its result's fields on
+        # its own copy, which a status request reading Redis meanwhile must not reset.
+        # Only the set of running tasks is shared (a cancel stops them).
+        job = Job(
+            id=job_id, owner=f["owner"].decode(), plan=plan, chunks=chunks,
+            engine_rate=int(f["engine_rate"]), created_at=float(f["created_at"]),
+            outputs=outputs,
+        )  # fmt: skip
+        job.running = self.jobs.setdefault(job_id, job).running
         number = {n: float(f[n]) for n in ("started_at", "finished_at") if n in f}
         job.status = f["status"].decode()
         job.started_at = number.get("started_at")
@@ -249,6 +253,8 @@ class DistributedJobService(JobService):
         job.result_key = f["result_key"].decode() if f.get("result_key") else None
         job.result_bytes = int(f.get("result_bytes", 0))
         job.duration = float(f.get("duration", 0))
+        job.captions_key = f["captions_key"].decode() if f.get("captions_key") else None
+        job.chapters = chapters_from_json(json.loads(f["chapters"])) if f.get("chapters") else ()
         return job
 
     async def cancel(self, job_id: str, owner: str) -> Job:
@@ -334,11 +340,7 @@ class DistributedJobService(JobService):
         if job.status == "queued":
             await self.redis.hsetnx(key, "started_at", time.time())
             await self.redis.hset(key, "status", "running")
-        samples = await self._synthesize(job, index)
-        data = samples.astype("float32").tobytes()
-        await self._retry(
-            job, lambda: self.storage.put_bytes(_chunk_key(job, index), data, "audio/L32")
-        )
+        samples = await self._store_chunk(job, index)
         if await self._cancelled(job):
             return
         if await self.redis.sadd(key + ":done", index):  # counted once, however often run
@@ -365,7 +367,8 @@ class DistributedJobService(JobService):
                 mapping={
                     "status": "succeeded", "finished_at": job.finished_at or time.time(),
                     "result_key": job.result_key or "", "result_bytes": job.result_bytes,
-                    "duration": job.duration,
+                    "duration": job.duration, "captions_key": job.captions_key or "",
+                    "chapters": json.dumps(chapters_json(job.chapters)),
                 },
             )  # fmt: skip
         elif job.status == "failed":

@@ -30,13 +30,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -49,111 +49,28 @@ from voxserve.errors import (
     StorageUnavailable,
     UnknownJob,
 )
+from voxserve.jobs.job import FINAL, ChunkQueue, ChunkTask, Job, LocalQueue, chunk_key
+from voxserve.jobs.outputs import (
+    TIMESTAMP_FILES,
+    ChunkTiming,
+    JobOutputs,
+    Timeline,
+    timeline,
+    timestamps_file,
+)
 from voxserve.jobs.text import chunk_sentences
 from voxserve.plan import Plan
-from voxserve.sentences import finish_chunk
+from voxserve.sentences import WordClock, finish_chunk
 from voxserve.storage import Storage
 from voxserve.synthesizer import Synthesizer
+from voxserve.types import WordTiming
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-FINAL: frozenset[Status] = frozenset({"succeeded", "failed", "cancelled"})
-
 #: Longest pause between retries of a store that is down, in seconds.
 MAX_BACKOFF = 5.0
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """One chunk of one job: what a queue carries."""
-
-    job_id: str
-    index: int
-
-
-class ChunkQueue(Protocol):
-    """Where chunks wait for a worker. Each chunk is handed out until it is ``done``."""
-
-    async def put(self, task: ChunkTask) -> None: ...
-
-    async def get(self) -> ChunkTask: ...
-
-    def done(self, task: ChunkTask) -> None: ...
-
-
-class LocalQueue:
-    """Chunks queued in this process, first in first out."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[ChunkTask] = asyncio.Queue()
-
-    async def put(self, task: ChunkTask) -> None:
-        await self._queue.put(task)
-
-    async def get(self) -> ChunkTask:
-        return await self._queue.get()
-
-    def done(self, task: ChunkTask) -> None:
-        self._queue.task_done()
-
-
-@dataclass
-class Job:
-    """One job and its progress (mutable: the service updates it as chunks finish)."""
-
-    id: str
-    owner: str
-    """key_id of the API key that made it ("" when the server has no keys)."""
-    plan: Plan
-    chunks: list[range]
-    """Sentence indexes of each chunk."""
-    engine_rate: int
-    """Sample rate of the stored chunks (the voice's); the result is at plan.output_rate."""
-    created_at: float = field(default_factory=time.time)
-    status: Status = "queued"
-    started_at: float | None = None
-    finished_at: float | None = None
-    done: set[int] = field(default_factory=set)
-    """Chunks synthesized and stored."""
-    chars_done: int = 0
-    audio_seconds: float = 0.0
-    waiting: str | None = None
-    """Why the job is not progressing right now (the store is down), or None."""
-    error: str | None = None
-    result_key: str | None = None
-    result_bytes: int = 0
-    duration: float = 0.0
-    """Seconds of audio in the result."""
-    version: int = 0
-    """Bumped at every change; :meth:`JobService.events` waits on it."""
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    running: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def chars_total(self) -> int:
-        return sum(len(s) for s in self.plan.sentences)
-
-    def chunk_chars(self, index: int) -> int:
-        return sum(len(self.plan.sentences[i]) for i in self.chunks[index])
-
-    @property
-    def filename(self) -> str:
-        return f"{self.id}{self.plan.format.extension}"
-
-    def eta(self) -> float | None:
-        """Estimated seconds left, from the pace so far; None before the first chunk."""
-        if self.status in FINAL or self.started_at is None or not self.chars_done:
-            return None if self.status not in FINAL else 0.0
-        pace = (time.time() - self.started_at) / self.chars_done
-        return pace * (self.chars_total - self.chars_done)
-
-    def touch(self) -> None:
-        self.version += 1
-        self.changed.set()
-        self.changed = asyncio.Event()
 
 
 class JobService:
@@ -201,7 +118,7 @@ class JobService:
 
     # -- the API -----------------------------------------------------------------------
 
-    async def new_job(self, plan: Plan, owner: str) -> Job:
+    async def new_job(self, plan: Plan, owner: str, outputs: JobOutputs | None = None) -> Job:
         """A job of ``owner``'s for a planned text, cut into chunks; not yet queued."""
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.synth.library.engine, plan.voice)
@@ -211,11 +128,12 @@ class JobService:
             plan=plan,
             chunks=chunk_sentences(plan.sentences, self.chunk_chars),
             engine_rate=engine.sample_rate,
+            outputs=outputs or JobOutputs(),
         )
 
-    async def submit(self, plan: Plan, owner: str) -> Job:
-        """Queue a planned text as a job of ``owner``'s."""
-        job = await self.new_job(plan, owner)
+    async def submit(self, plan: Plan, owner: str, outputs: JobOutputs | None = None) -> Job:
+        """Queue a planned text as a job of ``owner``'s, with ``outputs`` beside its audio."""
+        job = await self.new_job(plan, owner, outputs)
         self.jobs[job.id] = job
         for index in range(len(job.chunks)):
             await self.queue.put(ChunkTask(job.id, index))
@@ -258,6 +176,15 @@ class JobService:
             job.result_key, seconds=self.url_seconds, filename=job.filename
         )
 
+    async def timestamps_url(self, job: Job) -> str | None:
+        """The download URL of the job's captions or words, once it succeeded."""
+        if job.status != "succeeded" or job.captions_key is None:
+            return None
+        filename = job.captions_key.rsplit("/", maxsplit=1)[-1]
+        return await self.storage.download_url(
+            job.captions_key, seconds=self.url_seconds, filename=filename
+        )
+
     async def events(self, job: Job) -> AsyncIterator[Job]:
         """The job at once, then at every change, until it ends."""
         while True:
@@ -296,11 +223,7 @@ class JobService:
         if job.status == "queued":
             job.status, job.started_at = "running", time.time()
             job.touch()
-        samples = await self._synthesize(job, index)
-        data = samples.astype(np.float32).tobytes()
-        await self._retry(
-            job, lambda: self.storage.put_bytes(_chunk_key(job, index), data, "audio/L32")
-        )
+        samples = await self._store_chunk(job, index)
         job.done.add(index)
         job.chars_done += job.chunk_chars(index)
         job.audio_seconds += samples.size / job.engine_rate
@@ -310,8 +233,24 @@ class JobService:
             self._assembling.add(assembling)
             assembling.add_done_callback(self._assembling.discard)
 
-    async def _synthesize(self, job: Job, index: int) -> np.ndarray:
-        """The chunk's audio at the engine's rate: each sentence on a background lane."""
+    async def _store_chunk(self, job: Job, index: int) -> np.ndarray:
+        """Synthesize chunk ``index`` and store it (its timing first, where the job has
+        captions or chapters); returns its samples."""
+        samples, timing = await self._synthesize(job, index)
+        key = chunk_key(job, index)
+        if timing is not None:
+            sidecar = timing.dumps()
+            await self._retry(
+                job, lambda: self.storage.put_bytes(key + ".json", sidecar, "application/json")
+            )
+        data = samples.astype(np.float32).tobytes()
+        await self._retry(job, lambda: self.storage.put_bytes(key, data, "audio/L32"))
+        return samples
+
+    async def _synthesize(self, job: Job, index: int) -> tuple[np.ndarray, ChunkTiming | None]:
+        """The chunk's audio at the engine's rate: each sentence on a background lane; and
+        its timing where the job needs it (words: from the whole heads' word times, counted
+        from the chunk's start as one synthesis counts them from the response's)."""
         plan = job.plan
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.synth.library.engine, plan.voice)
@@ -319,20 +258,37 @@ class JobService:
         costs = self.synth.estimate(plan)[sentences.start : sentences.stop]
         ticket = await self._admit(costs)
         identity = Resampler(engine.sample_rate, engine.sample_rate)
+        clock = WordClock(plan, engine.sample_rate) if job.outputs.timestamps else None
         pieces: list[np.ndarray] = []
+        starts: list[int] = []
+        words: list[tuple[WordTiming, ...]] = []
+        at = 0
         try:
             for n, i in enumerate(sentences):
 
-                def work(i: int = i) -> list[np.ndarray]:
+                def work(i: int = i) -> tuple[list[np.ndarray], tuple[WordTiming, ...]]:
                     utterances = engine.prepare(plan.sentences[i], plan.params_at(i))
-                    return engine.infer(utterances) if utterances else []
+                    if clock is None:
+                        return (engine.infer(utterances) if utterances else []), ()
+                    heads = engine.infer_head(utterances, math.inf) if utterances else []
+                    audio = [head.audio for head in heads]
+                    timed = clock.words(i, heads)
+                    clock.advance(i, sum(len(a) for a in audio))
+                    return audio, timed
 
-                audio = await self.synth.on_background_lane(work)
-                pieces.append(finish_chunk(plan, i, audio, identity, engine.sample_rate).samples)
+                audio, timed = await self.synth.on_background_lane(work)
+                piece = finish_chunk(plan, i, audio, identity, engine.sample_rate).samples
+                pieces.append(piece)
+                starts.append(at)
+                words.append(timed)
+                at += piece.size
                 ticket.done(n)
         finally:
             ticket.close()
-        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        if not job.outputs.timed:
+            return samples, None
+        return samples, ChunkTiming(at, tuple(starts), tuple(words) if clock else ())
 
     async def _admit(self, costs: tuple[float, ...]) -> Ticket:
         """A background ticket for the chunk, waiting while the machine is too busy."""
@@ -348,13 +304,15 @@ class JobService:
         resampler = Resampler(job.engine_rate, plan.output_rate)
         samples = 0
         try:
+            times = await self._timeline(job) if job.outputs.timed else None
+            chapters = [(c.title, c.start, c.end) for c in times.chapters] if times else []
             with tempfile.TemporaryDirectory(prefix="voxserve-job-") as tmp:
                 path = Path(tmp) / job.filename
                 with path.open("wb") as out:
-                    encoder = FileEncoder(plan.format, plan.output_rate, out)
+                    encoder = FileEncoder(plan.format, plan.output_rate, out, chapters=chapters)
                     try:
                         for index in range(len(job.chunks)):
-                            chunk = _chunk_key(job, index)
+                            chunk = chunk_key(job, index)
                             data = await self._retry(job, functools.partial(self._get, chunk))
                             pcm = resampler.process(np.frombuffer(data, dtype=np.float32))
                             samples += pcm.size
@@ -369,6 +327,8 @@ class JobService:
                 content_type = plan.format.content_type
                 await self._retry(job, lambda: self.storage.put_file(key, path, content_type))
                 job.result_bytes = path.stat().st_size
+            if times is not None:
+                await self._store_timestamps(job, times)
             await self._retry(job, lambda: self._drop_chunks(job))
         except asyncio.CancelledError:
             raise
@@ -387,13 +347,35 @@ class JobService:
             job.id, job.duration, job.result_bytes, job.finished_at - job.created_at,
         )  # fmt: skip
 
+    async def _timeline(self, job: Job) -> Timeline:
+        """The whole job's chapter and word times, from its chunks' timings."""
+        timings = []
+        for index in range(len(job.chunks)):
+            key = chunk_key(job, index) + ".json"
+            timings.append(
+                ChunkTiming.loads(await self._retry(job, functools.partial(self._get, key)))
+            )
+        return timeline(job.outputs, timings, job.engine_rate)
+
+    async def _store_timestamps(self, job: Job, times: Timeline) -> None:
+        """The captions (or words) beside the audio; the chapters on the job."""
+        job.chapters = times.chapters
+        kind = job.outputs.timestamps
+        if not kind:
+            return
+        suffix, content_type = TIMESTAMP_FILES[kind]
+        key = f"jobs/{job.id}/{job.id}{suffix}"
+        data = timestamps_file(kind, times.words)
+        await self._retry(job, lambda: self.storage.put_bytes(key, data, content_type))
+        job.captions_key = key
+
     async def _get(self, key: str) -> bytes:
         return await self.storage.get_bytes(key)
 
     async def _drop_chunks(self, job: Job) -> None:
         for index in range(len(job.chunks)):
             with contextlib.suppress(ObjectMissing):
-                await self.storage.delete_prefix(_chunk_key(job, index))
+                await self.storage.delete_prefix(chunk_key(job, index))
 
     async def _retry(self, job: Job, operation: Callable[[], Awaitable[T]]) -> T:
         """``operation`` until the store answers; the job says it is waiting meanwhile."""
@@ -422,7 +404,3 @@ class JobService:
             task.cancel()
         job.status, job.error, job.finished_at = "failed", error, time.time()
         job.touch()
-
-
-def _chunk_key(job: Job, index: int) -> str:
-    return f"jobs/{job.id}/chunks/{index:06d}.f32"

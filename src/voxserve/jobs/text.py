@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from xml.sax.saxutils import escape as xml_escape
 
 from voxserve.errors import InvalidTextFile
 
@@ -21,10 +22,19 @@ _QUOTE = re.compile(r"^\s*>\s?", re.MULTILINE)
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*{1,3}|_{1,3}|`+|~~)(?=\S)(.+?)(?<=\S)\1")
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
+#: Where a heading starts, while Markdown is made plain (no text holds it: NUL).
+_MARKER = "\x00"
 
 
-def read_upload(data: bytes, content_type: str, filename: str) -> str:
-    """The text of an uploaded file: plain text or Markdown (made plain) in UTF-8.
+def is_markdown(content_type: str, filename: str) -> bool:
+    """Whether an upload is Markdown, by its type or its name."""
+    kind = content_type.split(";", maxsplit=1)[0].strip().lower()
+    return kind in MARKDOWN_TYPES or filename.lower().endswith(MARKDOWN_SUFFIXES)
+
+
+def read_upload(data: bytes, content_type: str, filename: str, *, plain: bool = True) -> str:
+    """The text of an uploaded file: plain text or Markdown in UTF-8 (made plain, unless
+    ``plain`` is false).
 
     Raises:
         InvalidTextFile: the file is not text (another type, bytes that are not UTF-8,
@@ -46,16 +56,17 @@ def read_upload(data: bytes, content_type: str, filename: str) -> str:
         ) from None
     if "\x00" in text:
         raise InvalidTextFile("The file has NUL bytes: it is not text.", param="file")
-    if kind in MARKDOWN_TYPES or filename.lower().endswith(MARKDOWN_SUFFIXES):
+    if plain and is_markdown(content_type, filename):
         return plain_markdown(text)
     return text
 
 
-def plain_markdown(text: str) -> str:
+def plain_markdown(text: str, *, heading_marker: str = "") -> str:
     """Markdown as the text it reads as: headings become sentences of their own, links
-    and images their text, and markup characters go."""
+    and images their text, and markup characters go. ``heading_marker`` is put before
+    each heading (:func:`chapter_document` finds them by it)."""
     text = _FENCE.sub("", text)
-    text = _HEADING.sub(lambda m: _sentence(m.group(1)) + "\n", text)
+    text = _HEADING.sub(lambda m: heading_marker + _sentence(m.group(1)) + "\n", text)
     text = _RULE.sub("", text)
     text = _IMAGE.sub(r"\1", text)
     text = _LINK.sub(r"\1", text)
@@ -65,6 +76,23 @@ def plain_markdown(text: str) -> str:
     for _ in range(2):  # nested emphasis: **_word_**
         text = _EMPHASIS.sub(r"\2", text)
     return text
+
+
+def chapter_document(markdown: str) -> tuple[str, list[str]]:
+    """Markdown made plain as an SSML document with a ``<mark name="chapter-N"/>`` before
+    each heading, and the headings' titles.
+
+    The synthesizer's plan places each mark at the sentence it precedes
+    (:attr:`voxserve.plan.Plan.marks`), which is where the chapter starts. The sentences
+    are those of the plain text: the SSML holds only that text (escaped) and the marks.
+    """
+    plain = plain_markdown(markdown.replace(_MARKER, ""), heading_marker=_MARKER)
+    pieces = plain.split(_MARKER)
+    titles = [piece.split("\n", maxsplit=1)[0].rstrip(". ").strip() for piece in pieces[1:]]
+    body = xml_escape(pieces[0]) + "".join(
+        f'<mark name="chapter-{n}"/>{xml_escape(piece)}' for n, piece in enumerate(pieces[1:], 1)
+    )
+    return f"<speak>{body}</speak>", titles
 
 
 def _sentence(heading: str) -> str:

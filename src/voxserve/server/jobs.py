@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from voxserve.admission import Admission
@@ -29,7 +30,10 @@ from voxserve.errors import (
     UnknownFormat,
     UnknownModel,
 )
-from voxserve.jobs import Job, JobService, read_upload
+from voxserve.jobs import Chapter, Job, JobOutputs, JobService, chapter_document, read_upload
+from voxserve.jobs.outputs import TIMESTAMP_FILES, chapters_json
+from voxserve.jobs.text import is_markdown, plain_markdown
+from voxserve.plan import Plan
 from voxserve.server.errors import APIError
 from voxserve.server.openai_voices import voice_id
 from voxserve.server.schemas import MODELS, CustomVoice, ErrorResponse, SpeechRequest
@@ -39,6 +43,27 @@ from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisRequest
 
 router = APIRouter(tags=["jobs"])
+
+
+class JobRequest(SpeechRequest):
+    """A job's fields: those of ``/v1/audio/speech``, with Markdown and chapters."""
+
+    input_type: Literal["auto", "text", "markdown"] = Field(  # type: ignore[assignment]
+        "auto",
+        description="'markdown': the input is Markdown (made plain; headings can start "
+        "chapters); 'text': plain text; 'auto': an uploaded file's type or name decides, "
+        "JSON input is plain text. SSML is not taken by jobs.",
+    )
+    timestamps: Literal["words", "srt", "vtt"] | None = Field(
+        None,
+        description="Piper voices: 'srt' or 'vtt' captions, or 'words' (JSON), as a file "
+        "beside the audio (docs/jobs.md).",
+    )
+    chapters: bool = Field(
+        False,
+        description="A chapter at each Markdown heading: in the job's result, and in the "
+        "file where its format carries chapters (mp3, opus).",
+    )
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -63,10 +88,11 @@ async def create_job(request: Request) -> JSONResponse:
     (plain text or Markdown, UTF-8) and the same fields beside it. 202 with the job."""
     jobs = _service(request)
     synth: Synthesizer = request.app.state.synthesizer
-    limit = synth.settings.jobs_max_input_bytes
+    voice_map = request.app.state.settings.voice_map
+    limit = request.app.state.settings.jobs_max_input_bytes
     fields = await _fields(request, limit)
     try:
-        body = SpeechRequest.model_validate(fields)
+        body = JobRequest.model_validate(fields)
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(p) for p in error["loc"]) or "body"
@@ -74,8 +100,8 @@ async def create_job(request: Request) -> JSONResponse:
     size = len(body.input.encode())
     if size > limit:
         raise JobTooLarge(size, limit)
-    plan = await asyncio.to_thread(_plan, synth, body, limit)
-    job = await jobs.submit(plan, _owner(request))
+    plan, outputs = await asyncio.to_thread(_plan, synth, body, limit, voice_map)
+    job = await jobs.submit(plan, _owner(request), outputs)
     return JSONResponse(
         await _view(jobs, job, request),
         status_code=202,
@@ -137,6 +163,7 @@ async def download(
     if not path.is_file():
         raise APIError(404, "This result no longer exists.", code="not_found")
     types = {f.extension: f.content_type for f in AUDIO_FORMATS.values()}
+    types |= {"." + suffix.rsplit(".", 1)[-1]: kind for suffix, kind in TIMESTAMP_FILES.values()}
     media = types.get(Path(filename).suffix, "application/octet-stream")
     return FileResponse(path, media_type=media, filename=filename)
 
@@ -165,7 +192,10 @@ async def _fields(request: Request, limit: int) -> dict[str, Any]:
             data = await upload.read(limit + 1)
             if len(data) > limit:
                 raise JobTooLarge(len(data), limit, param="file")
-            fields["input"] = read_upload(data, upload.content_type or "", upload.filename or "")
+            kind, name = upload.content_type or "", upload.filename or ""
+            fields["input"] = read_upload(data, kind, name, plain=False)
+            if is_markdown(kind, name) and fields.get("input_type", "auto") == "auto":
+                fields["input_type"] = "markdown"
     if not isinstance(upload, UploadFile) and "input" not in fields:
         raise InvalidRequest("Send the text as 'input' or upload it as 'file'.", param="file")
     if isinstance(fields.get("voice"), str) and fields["voice"].startswith("{"):
@@ -174,23 +204,49 @@ async def _fields(request: Request, limit: int) -> dict[str, Any]:
     return fields
 
 
-def _plan(synth: Synthesizer, body: SpeechRequest, limit: int) -> Any:
+def _plan(
+    synth: Synthesizer, body: JobRequest, limit: int, voice_map: Mapping[str, str]
+) -> tuple[Plan, JobOutputs]:
     if body.model not in MODELS and body.model not in {v.id for v in synth.voices()}:
         raise UnknownModel(
             f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
         )
-    voice_map = synth.settings.voice_map
     if isinstance(body.voice, CustomVoice):
         voice = voice_id(body.voice.id, synth.library, voice_map, custom=True)
     else:
         voice = voice_id(body.voice, synth.library, voice_map)
+    text = body.input
+    titles: list[str] = []
+    markdown = body.input_type == "markdown"
+    if body.chapters and not markdown:
+        raise InvalidParameter(
+            "chapters start at Markdown headings: upload a Markdown file (.md) or set "
+            "input_type to 'markdown'.",
+            param="chapters",
+        )
+    if body.chapters:  # SSML of the plain text with a mark before each heading
+        text, titles = chapter_document(body.input)
+    elif markdown:
+        text = plain_markdown(body.input)
     request = SynthesisRequest(
-        text=body.input, voice=voice, format=body.response_format, params=body.params()
-    )
+        text=text, voice=voice, format=body.response_format, params=body.params(),
+        ssml=body.chapters,
+    )  # fmt: skip
     try:
-        return synth.plan(request, max_chars=limit)
+        plan = synth.plan(request, max_chars=max(limit, len(text)))
     except UnknownFormat as exc:
         raise UnknownFormat(exc.format, exc.supported, param="response_format") from None
+    if body.timestamps and not plan.voice.engine.startswith(("piper", "fake")):
+        raise InvalidParameter(
+            f"Voice {plan.voice.id!r} ({plan.voice.engine}) cannot time its words; "
+            "timestamps need a Piper voice.",
+            param="timestamps",
+        )
+    chapters = tuple(
+        Chapter(title, mark.sentence) for title, mark in zip(titles, plan.marks, strict=True)
+    )
+    plan = dataclasses.replace(plan, input_chars=len(body.input), marks=())
+    return plan, JobOutputs(timestamps=body.timestamps or "", chapters=chapters)
 
 
 async def _view(jobs: JobService, job: Job, request: Request) -> dict[str, Any]:
@@ -227,7 +283,25 @@ async def _view(jobs: JobService, job: Job, request: Request) -> dict[str, Any]:
             "duration_seconds": round(job.duration, 3),
             "content_type": job.plan.format.content_type,
             "filename": job.filename,
+            "timestamps": await _timestamps_view(jobs, job, request),
+            "chapters": chapters_json(job.chapters),
         },
+    }
+
+
+async def _timestamps_view(jobs: JobService, job: Job, request: Request) -> Any:
+    """The job's captions (or words) file, when it has one."""
+    url = await jobs.timestamps_url(job)
+    if url is None or job.captions_key is None:
+        return None
+    if url.startswith("/"):
+        url = str(request.base_url).rstrip("/") + url
+    kind = job.outputs.timestamps
+    return {
+        "url": url,
+        "format": kind,
+        "content_type": TIMESTAMP_FILES[kind][1],
+        "filename": job.captions_key.rsplit("/", maxsplit=1)[-1],
     }
 
 
