@@ -234,6 +234,20 @@ def test_knative_service_replaces_deployment_service_and_autoscaler() -> None:
     assert "VOXSERVE_PORT" in objects({})[("ConfigMap", NAME)]["data"]
 
 
+def test_knative_pod_mounts_what_the_deployment_pod_mounts() -> None:
+    """The Knative Service repeats the Deployment's pod: a volume or setting added to one
+    and not the other (a secret file the settings point at) fails here."""
+    values = {k: v for k, v in VALUE_SETS["knative-everything"].items() if k != "knative"}
+    plain = objects(values)[("Deployment", NAME)]["spec"]["template"]["spec"]
+    knative = objects(VALUE_SETS["knative-everything"])[("Service", NAME)]["spec"]["template"]
+    (deployed,) = plain["containers"]
+    (served,) = knative["spec"]["containers"]
+    assert served["volumeMounts"] == deployed["volumeMounts"]
+    assert [v["name"] for v in knative["spec"]["volumes"]] == [v["name"] for v in plain["volumes"]]
+    for key in ("image", "args", "envFrom", "resources"):
+        assert served[key] == deployed[key], key
+
+
 def test_knative_refuses_wyoming() -> None:
     import helm_python as helm
 
