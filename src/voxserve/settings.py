@@ -272,7 +272,8 @@ class Settings(BaseSettings):
     )  # fmt: skip
     jobs_workers: int = Field(
         0, ge=0, le=256,
-        description="Chunks one server synthesizes at once; 0: one per inference lane.",
+        description="Chunks one server synthesizes at once; 0: one per inference lane but "
+        "one (speech keeps a lane of its own), at least one.",
     )  # fmt: skip
     jobs_url_seconds: float = Field(
         3600, gt=0, le=7 * 86_400, description="How long a result's download URL is valid."

@@ -314,7 +314,10 @@ def uploads(settings: Settings) -> dict[str, tuple[int, float]]:
 
 def start_service(settings: Settings, synth: Synthesizer, admission: Admission) -> JobService:
     """The job service on the synthesizer's lanes, with its workers started (lifespan)."""
-    workers = settings.jobs_workers or synth.lanes.total
+    # One lane is left to speech where there are two or more: a job sentence holds its lane
+    # until it is done, and speech arriving behind it would wait that long for its first
+    # audio (benchmarks/bench_jobs.py). With a single lane, speech waits at most a sentence.
+    workers = settings.jobs_workers or max(1, synth.lanes.total - 1)
     service: JobService
     if settings.jobs_queue == "redis" or (
         settings.jobs_queue == "auto" and settings.jobs_redis_url
