@@ -9,6 +9,8 @@ recorded, so tests can assert what reached the "model" and in which batches.
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
 import time
 import zlib
@@ -96,7 +98,8 @@ class FakeEngine:
         self, batch: Sequence[Utterance], seconds: float, *, exclusive: bool = False
     ) -> list[Head]:
         """The first ``seconds`` of each rendering; the rest carries the remaining samples."""
-        samples = round(seconds * self._rate)
+        # math.inf: the whole rendering (as Piper's engine takes it).
+        samples = round(seconds * self._rate) if math.isfinite(seconds) else sys.maxsize
         heads = []
         for utterance, audio in zip(batch, self.infer(batch, exclusive=exclusive), strict=True):
             rest = Rest(utterance, audio[samples:]) if len(audio) > samples else None

@@ -31,6 +31,15 @@ def test_submit_wait_status_fetch_cancel(
         again = tmp_path / "again.wav"
         assert main(["jobs", "--url", server.url, "fetch", job_id, "-o", str(again)]) == 0
         assert again.read_bytes() == out.read_bytes()
+        # Captions saved beside the audio; chapters in the job.
+        capsys.readouterr()
+        code = main(["jobs", "--url", server.url, "submit", str(book), "-f", "wav", "--wait",
+                     "-o", str(out), "--timestamps", "vtt", "--chapters"])  # fmt: skip
+        assert code == 0
+        assert (tmp_path / "book.vtt").read_text().startswith("WEBVTT")
+        captioned = capsys.readouterr().err.split()[0]
+        assert main(["jobs", "--url", server.url, "status", captioned]) == 0
+        assert '"title": "One"' in capsys.readouterr().out
         assert main(["jobs", "--url", server.url, "cancel", job_id]) == 0
         with pytest.raises(SystemExit, match="404"):
             main(["jobs", "--url", server.url, "status", "job_nope"])

@@ -33,6 +33,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     submit.add_argument("--voice", default=None, help="voice id or OpenAI voice name")
     submit.add_argument("-f", "--format", default="mp3", help="mp3, wav, opus, flac, aac, pcm")
     submit.add_argument("--speed", type=float, default=None)
+    submit.add_argument(
+        "--timestamps", choices=("srt", "vtt", "words"),
+        help="captions (or the words as JSON) beside the audio; fetch saves them beside it",
+    )  # fmt: skip
+    submit.add_argument(
+        "--chapters", action="store_true",
+        help="a chapter at each Markdown heading (in mp3 and opus files, and the job's JSON)",
+    )  # fmt: skip
     submit.add_argument("--wait", action="store_true", help="show progress until it is done")
     submit.add_argument("-o", "--output", type=Path, help="with --wait: save the result here")
     for name, text in (("status", "a job's state"), ("cancel", "cancel a job")):
@@ -69,6 +77,10 @@ def _submit(client: httpx.Client, args: argparse.Namespace) -> int:
         fields["voice"] = args.voice
     if args.speed is not None:
         fields["speed"] = str(args.speed)
+    if args.timestamps:
+        fields["timestamps"] = args.timestamps
+    if args.chapters:
+        fields["chapters"] = "true"
     kind = "text/markdown" if args.file.suffix.lower() in (".md", ".markdown") else "text/plain"
     with args.file.open("rb") as text:
         job = _check(
@@ -113,6 +125,14 @@ def _fetch(job: dict[str, Any], output: Path | None) -> int:
             for piece in answer.iter_bytes():
                 out.write(piece)
     print(f"{target} ({job['result']['duration_seconds']:.1f} s)", file=sys.stderr)
+    captions = job["result"].get("timestamps")
+    if captions:  # beside the audio: chapter.mp3 -> chapter.vtt
+        suffix = captions["filename"].removeprefix(job["id"])
+        beside = target.with_name(target.stem + suffix)
+        answer = httpx.get(captions["url"], timeout=60)
+        answer.raise_for_status()
+        beside.write_bytes(answer.content)
+        print(beside, file=sys.stderr)
     return 0
 
 
