@@ -127,3 +127,58 @@ def test_speech_does_not_wait_behind_background_work_but_background_waits_for_al
     transcription.close()
     speech.close()
     assert admission.work == admission.background_work == 0.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timed_gate(clock: Clock, max_wait: float = 10.0) -> Admission:
+    return Admission(lanes=2, max_wait=max_wait, max_queue=256, clock=clock)
+
+
+def test_a_short_request_is_not_refused_for_long_work_it_will_overtake() -> None:
+    """Speech waits only for the work due before it, in the scheduler's order."""
+    clock = Clock()
+    admission = timed_gate(clock)
+    for _ in range(3):  # three long articles: 24 s of work on 2 lanes, a 12 s backlog
+        admission.admit_speech([2.0] * 4, footprint=4, whole=True)
+    assert admission.wait() == pytest.approx(12.0)
+    clock.now += 1.0
+    short = admission.admit_speech([0.1], footprint=1, whole=True)  # due before all of them
+    assert short.due is not None
+    assert admission.wait(due=short.due) == pytest.approx(0.05)  # itself only
+    stream = admission.admit_speech([0.2, 0.5], footprint=2, whole=False)  # first audio: now
+    assert stream.due == pytest.approx(clock.now + 0.2)
+    # Another article waits for everything due before it, the five before it: refused.
+    with pytest.raises(Overloaded) as refused:
+        admission.admit_speech([2.0] * 4, footprint=4, whole=True)
+    assert "about 12 s" in refused.value.message
+
+
+def test_work_due_by_now_refuses_before_anything_is_parsed() -> None:
+    clock = Clock()
+    admission = timed_gate(clock, max_wait=5.0)
+    admission.admit_speech([3.0] * 4, footprint=4, whole=True)  # 12 s of work: a 6 s backlog
+    admission.precheck()  # none of it is due yet: a short request could still overtake it
+    clock.now += 5.0 + 4 * 12.0  # its due has passed: whatever comes now waits for it
+    with pytest.raises(Overloaded):
+        admission.precheck()
+    with pytest.raises(Overloaded):
+        admission.admit_speech([0.1], footprint=1, whole=False)
+
+
+def test_a_closed_ticket_no_longer_counts_for_anyone() -> None:
+    clock = Clock()
+    admission = timed_gate(clock)
+    ticket = admission.admit_speech([30.0], footprint=1, whole=False)
+    clock.now += 31.0  # the stream's first sentence is due: it runs before anything new
+    with pytest.raises(Overloaded):
+        admission.admit_speech([0.1], footprint=1, whole=True)
+    ticket.close()
+    admission.admit_speech([0.1], footprint=1, whole=True)
+    assert admission.wait(due=clock.now + 100.0) == pytest.approx(0.05)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxserve.deadlines import DueTimes, Pace
+from voxserve.deadlines import WHOLE_STRETCH, DueTimes, Pace, first_due
 
 pytestmark = pytest.mark.inprocess
 
@@ -21,11 +21,30 @@ def test_pace_follows_what_the_engine_does() -> None:
     assert pace.audio_per_char == pytest.approx(0.1, rel=1e-3)
 
 
-def test_a_whole_response_is_due_when_it_could_be_done_every_sentence_alike() -> None:
+def test_a_whole_response_is_due_at_its_stretched_inference_time_every_sentence_alike() -> None:
     pace = Pace(audio_per_char=0.1, real_time_factor=0.5)
-    clock = DueTimes(["a" * 10, "b" * 20, "c" * 30], pace, whole=True, start=100.0)
-    assert [clock.due(i) for i in range(3)] == [pytest.approx(103.0)] * 3
+    clock = DueTimes(["a" * 10, "b" * 20, "c" * 30], pace, whole=True, start=100.0, defer=2.0)
+    # 3 s of inference at best (0.5 + 1 + 1.5), stretched, after the defer
+    expected = 100.0 + 2.0 + WHOLE_STRETCH * 3.0
+    assert [clock.due(i) for i in range(3)] == [pytest.approx(expected)] * 3
     assert not any(clock.read_ahead(i) for i in range(3))
+    costs = [0.5, 1.0, 1.5]
+    assert first_due(costs, whole=True, start=100.0, defer=2.0) == pytest.approx(expected)
+    assert first_due(costs, whole=False, start=100.0) == pytest.approx(100.5)
+
+
+def test_a_short_whole_response_overtakes_longer_ones_that_arrived_a_little_before() -> None:
+    """Under sustained load the order leans to shortest first: a short reply arriving
+    while a long article waits goes before it, unless the article has waited its stretch."""
+    pace = Pace()
+    article = DueTimes(["A long sentence of an article, read aloud. " * 3] * 30, pace, whole=True,
+                       start=0.0)  # fmt: skip
+    best = sum(pace.inference_seconds(len("A long sentence of an article, read aloud. " * 3))
+               for _ in range(30))  # fmt: skip
+    soon = DueTimes(["Yes, of course."], pace, whole=True, start=(WHOLE_STRETCH - 1.5) * best)
+    assert soon.due(0) < article.due(0)
+    late = DueTimes(["Yes, of course."], pace, whole=True, start=WHOLE_STRETCH * best)
+    assert late.due(0) > article.due(0)
 
 
 def test_shorter_whole_responses_arriving_together_are_due_first() -> None:

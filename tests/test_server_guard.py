@@ -168,8 +168,9 @@ def test_a_client_that_stops_reading_is_dropped_and_its_work_cancelled() -> None
 
 
 def test_admission_refuses_by_estimated_wait_and_says_when_to_retry() -> None:
-    """One lane; a request of about 10 s of estimated work is admitted on the idle machine
-    (the bound is on waiting, not size); the next one would wait that long: 503 at once."""
+    """One lane; a request of about 5 s of estimated work is admitted on the idle machine
+    (the bound is on waiting, not size); another like it would wait that long: 503 at once.
+    A short one meanwhile is admitted: it is due first, so it waits for none of that."""
     engine = FakeEngine(seconds_per_call=0.2)
     with FakeServer(engine, fake_settings(max_wait_seconds=1.0)) as server:
         admission = server.responder.admission
@@ -182,10 +183,12 @@ def test_admission_refuses_by_estimated_wait_and_says_when_to_retry() -> None:
         )
         thread.start()
         wait_until(lambda: admission.admitted == 1, timeout=5, what="the first request")
-        refused = httpx.post(server.url + SPEECH, **request_for(SPEECH, "Hi."), timeout=5)
+        refused = httpx.post(server.url + SPEECH, **request_for(SPEECH, long_text), timeout=5)
         error = assert_error(refused, 503, "overloaded")
         assert "wait" in error["message"]
         assert int(refused.headers["retry-after"]) >= 2
+        assert httpx.post(server.url + SPEECH, **request_for(SPEECH, "Hi."), timeout=5).is_success
+        assert admission.admitted == 1  # the first is still being synthesized
         thread.join()
         assert first["r"].status_code == 200
         # The ticket is closed as the response ends, just after its last byte is sent.

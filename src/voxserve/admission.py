@@ -7,7 +7,13 @@ normalized sentences and the pace the scheduler learned
 (:meth:`~voxserve.synthesizer.Synthesizer.estimate`), and :class:`Admission` keeps the
 sum of what admitted requests still have to do::
 
-    estimated wait of a new request = work still to do / rate at which work gets done
+    estimated wait of a new request = work that runs before it / rate at which work gets done
+
+The work that runs before a speech request is that of the admitted requests due before
+it (:func:`voxserve.deadlines.first_due`, the order the scheduler follows): a short
+request is not refused for a backlog of long ones it will overtake, and a long one counts
+everything shorter ahead of it. Background work (transcription, job chunks) waits for
+all work.
 
 A request is admitted while that wait is at most ``max_wait`` seconds; otherwise it is
 refused at once with :class:`~voxserve.errors.Overloaded`, whose ``retry_after`` is when
@@ -34,6 +40,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from voxserve.deadlines import first_due
 from voxserve.errors import Overloaded
 
 #: Seconds of busy time over which one sample of the work rate is taken.
@@ -52,13 +59,16 @@ class Ticket:
         footprint: int,
         *,
         background: bool = False,
+        due: float | None = None,
     ) -> None:
         self._admission = admission
         self._costs = list(costs)
         self.footprint = footprint
+        """Sentences this request may have queued at once."""
         self.background = background
         """Background work (transcription): it waits behind speech, never ahead of it."""
-        """Sentences this request may have queued at once."""
+        self.due = due
+        """When the scheduler first needs it (None: ahead of every later request)."""
         self.remaining = sum(costs)
         """Estimated inference seconds it still needs."""
         self.closed = False
@@ -77,6 +87,7 @@ class Ticket:
             return
         self.closed = True
         self._admission._release(self.remaining, self.footprint, background=self.background)
+        self._admission._open.discard(self)
         self.remaining = 0.0
 
 
@@ -118,28 +129,41 @@ class Admission:
         """Estimated work done since then."""
         self.on_refused: Callable[[], None] = lambda: None
         """Called at each refusal (the server counts them in a metric)."""
+        self._open: set[Ticket] = set()
+        """The admitted speech tickets that have a due time."""
 
-    def wait(self, *, background: bool = False) -> float:
+    def wait(self, *, background: bool = False, due: float | None = None) -> float:
         """Estimated seconds before a request arriving now starts being served.
 
         Speech waits for the speech admitted before it: background work keeps at most its
-        share of the lanes while speech waits (voxserve.lanes). Background work waits for
-        everything.
+        share of the lanes while speech waits (voxserve.lanes). With ``due`` (when the new
+        request is first needed), only the speech due no later than that counts. Background
+        work waits for everything.
         """
-        work = self.work if background else self.work - self.background_work
+        if background:
+            work = self.work
+        elif due is None:
+            work = self.work - self.background_work
+        else:
+            later = sum(t.remaining for t in self._open if t.due is not None and t.due > due)
+            work = self.work - self.background_work - later
         return max(0.0, work) / self.rate
 
-    def check(self, footprint: int = 0, *, background: bool = False) -> float:
-        """The estimated wait, if a request of ``footprint`` queued sentences fits now.
+    def check(
+        self, footprint: int = 0, *, background: bool = False, due: float | None = None
+    ) -> float:
+        """The estimated wait, if a request of ``footprint`` queued sentences, first
+        needed at ``due``, fits now.
 
-        With ``footprint`` 0 it tells whether any request could be admitted: the server
-        refuses with it before parsing or planning anything, the cheapest 503 there is.
+        With ``footprint`` 0 and ``due`` now it tells whether any request could be
+        admitted: the server refuses with it before parsing or planning anything, the
+        cheapest 503 there is.
 
         Raises:
             Overloaded: the estimated wait is over ``max_wait``, or ``footprint`` does not
                 fit in the queue; ``retry_after`` is set.
         """
-        wait = self.wait(background=background)
+        wait = self.wait(background=background, due=due)
         if self.admitted and wait > self.max_wait:
             self.on_refused()
             raise Overloaded(
@@ -155,11 +179,33 @@ class Admission:
             )
         return wait
 
-    def admit(self, costs: Sequence[float], footprint: int, *, background: bool = False) -> Ticket:
+    def precheck(self, *, background: bool = False) -> None:
+        """Refuse (raise Overloaded) if no request arriving now could be admitted: the
+        work due by now, which runs before any new request, is already over the bound."""
+        self.check(background=background, due=None if background else self._clock())
+
+    def admit_speech(self, costs: Sequence[float], footprint: int, *, whole: bool) -> Ticket:
+        """Admit a synthesis arriving now, due as the scheduler will order it: a whole
+        response (``whole``, deferred by ``max_wait`` as the responder defers it) or a
+        stream; or raise Overloaded."""
+        defer = self.max_wait if whole else 0.0
+        due = first_due(costs, whole=whole, start=self._clock(), defer=defer)
+        return self.admit(costs, footprint, due=due)
+
+    def admit(
+        self,
+        costs: Sequence[float],
+        footprint: int,
+        *,
+        background: bool = False,
+        due: float | None = None,
+    ) -> Ticket:
         """Admit a request of per-sentence (or per-window) ``costs`` in inference seconds,
         or raise Overloaded (see :meth:`check`)."""
-        self.check(footprint, background=background)
-        ticket = Ticket(self, costs, footprint, background=background)
+        self.check(footprint, background=background, due=due)
+        ticket = Ticket(self, costs, footprint, background=background, due=due)
+        if due is not None and not background:
+            self._open.add(ticket)
         if not self.admitted:
             self._since, self._drained = self._clock(), 0.0
         self.work += ticket.remaining

@@ -1,10 +1,17 @@
 """When each sentence of a request is needed: the due times the scheduler orders work by.
 
-- a stream's first sentence, and every sentence of a whole (non-streamed) response, are
-  due when they could at best be ready: the request's arrival plus its own estimated
-  inference time. Among requests that arrive together the shortest therefore goes first,
-  which minimises the mean wait, and a long request is never starved: whatever arrives
-  after it is due later than it, soon enough.
+- a stream's first sentence is due when it could at best be ready: the request's arrival
+  plus its estimated inference time.
+- every sentence of a whole (non-streamed) response is due at the request's arrival plus
+  :data:`WHOLE_STRETCH` times its estimated inference time (plus the ``defer`` the server
+  gives streams' first sentences). Among requests that arrive together the shortest goes
+  first, and under sustained load a short request also overtakes longer ones that
+  arrived a little before it: the order approaches shortest-job-first, which lowers the
+  median wait, while the stretch bounds how long a long request can be overtaken: a
+  request is never starved, because whatever arrives after its due is due after it.
+  Measured with 16 clients back to back (benchmarks/bench_load.py ``--pattern
+  sustained``), a stretch of 1, plain due order, ran nearly first come first served and
+  its median latency trailed Piper's own server's; docs/performance.md has the figures.
 - a stream's later sentences are due when playback reaches them: first audio plus the
   duration of the audio before them. That is seconds away for a sentence that plays for
   seconds, so new requests' first sentences overtake them, until they are about to be
@@ -21,6 +28,21 @@ The estimates come from :class:`Pace`, which follows what the engine actually do
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+#: How much longer than it could at best take a whole response may wait so that shorter
+#: ones go first: its due time is its arrival plus this many times its inference time.
+WHOLE_STRETCH = 4.0
+
+
+def first_due(costs: Sequence[float], *, whole: bool, start: float, defer: float = 0.0) -> float:
+    """When a request of per-sentence inference ``costs`` arriving at ``start`` first needs
+    the scheduler: every sentence of a whole response, or a stream's first sentence.
+
+    Admission uses it to count only the work that will run before a new request.
+    """
+    if whole:
+        return start + defer + WHOLE_STRETCH * sum(costs)
+    return start + (costs[0] if costs else 0.0)
 
 
 class Pace:
@@ -59,7 +81,7 @@ class Pace:
 class DueTimes:
     """When each sentence of one request is needed: the ``due`` of Scheduler.submit.
 
-    A whole response is due, every sentence of it, when it could at best be complete. A
+    A whole response is due, every sentence of it, at :func:`first_due`. A
     stream's sentence (or the rest of one whose head was sent) is due when the listener's
     playback reaches it; the playhead starts at the expected first audio and follows what
     was actually sent (:meth:`sent`).
@@ -77,14 +99,14 @@ class DueTimes:
         defer: float = 0.0,
     ) -> None:
         """``pause``: the silence after each sentence but the last; ``start``: arrival;
-        ``defer``: for a whole response, how much later than it could at best be done it
-        is due: streams' first sentences that arrive up to that long after it go first.
-        Among whole responses the order is unchanged (shortest first)."""
+        ``defer``: for a whole response, how much later it is due: streams' first
+        sentences that arrive up to that long after it go first. Among whole responses the
+        order is unchanged."""
         self.whole = whole
         self._expected = [pace.audio_seconds(len(s), speed) + pause for s in sentences]
         inference = [pace.inference_seconds(len(s), speed) for s in sentences]
-        self._whole_due = start + defer + sum(inference)
-        self._playhead = start + inference[0]
+        self._whole_due = first_due(inference, whole=True, start=start, defer=defer)
+        self._playhead = first_due(inference, whole=False, start=start)
         """When the sentence after the last one sent starts playing."""
         self._next = 0
         """That sentence's index."""

@@ -60,7 +60,7 @@ class ConcurrencyLimitMiddleware:
             await send_error(send, 503, message, "server_error", "overloaded", retry_after=1)
             return
         try:
-            self.admission.check(background=scope["path"] in BACKGROUND_PATHS)
+            self.admission.precheck(background=scope["path"] in BACKGROUND_PATHS)
         except Overloaded as exc:
             await send_error(
                 send, 503, exc.message, "server_error", exc.code, retry_after=exc.retry_after
@@ -77,7 +77,7 @@ class ConcurrencyLimitMiddleware:
 
     async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            self.admission.check()
+            self.admission.precheck()
         except Overloaded as exc:
             await send_error(
                 refusal_send(scope, send), 503, exc.message, "server_error", exc.code,
