@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from fakes import FakeEngine, FakeRecognizer
 from voxserve.asr import AsrConfig, Transcriber
+from voxserve.configs import LibraryConfig, SynthesisConfig
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.lanes import Lanes
 from voxserve.server.app import create_app
@@ -44,8 +45,9 @@ def fake_settings(**overrides: Any) -> Settings:
 
 
 def fake_synthesizer(engine: FakeEngine, settings: Settings) -> Synthesizer:
-    library = VoiceLibrary([engine.voice], settings, loaders={"fake": lambda _: engine})
-    return Synthesizer(library, settings)
+    config = LibraryConfig.from_settings(settings)
+    library = VoiceLibrary([engine.voice], config, loaders={"fake": lambda _: engine})
+    return Synthesizer(library, SynthesisConfig.from_settings(settings))
 
 
 def fake_transcriber(recognizer: FakeRecognizer, lanes: Lanes, settings: Settings) -> Transcriber:

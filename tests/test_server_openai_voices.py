@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from fake_server import fake_settings
 from fakes import FakeEngine
 from openai_document import builtin_voices, tts_models
+from voxserve.configs import LibraryConfig, SynthesisConfig
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import UnknownVoice
 from voxserve.server.app import create_app
@@ -34,7 +35,7 @@ def library() -> VoiceLibrary:
     engines = {e.voice.id: e for e in (FakeEngine(voice_id=DEFAULT), FakeEngine(voice_id=OTHER))}
     return VoiceLibrary(
         [e.voice for e in engines.values()],
-        fake_settings(),
+        LibraryConfig.from_settings(fake_settings()),
         loaders={"fake": lambda voice: engines[voice.id]},
     )
 
@@ -107,7 +108,7 @@ def test_aliases_list_every_builtin_name_and_every_mapped_one(library: VoiceLibr
 @pytest.fixture
 def client(library: VoiceLibrary) -> Iterator[TestClient]:
     settings = fake_settings(voice_map={"cedar": OTHER, "voice_1234": OTHER})
-    synth = Synthesizer(library, settings)
+    synth = Synthesizer(library, SynthesisConfig.from_settings(settings))
     with TestClient(create_app(settings, synthesizer=synth, registry=CollectorRegistry())) as c:
         yield c
 

@@ -15,6 +15,7 @@ import pytest
 
 from fake_server import FakeServer, fake_settings
 from fakes import FakeEngine
+from voxserve.configs import LibraryConfig, SynthesisConfig
 from voxserve.engines.base import Head
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import InvalidSsml
@@ -60,8 +61,9 @@ def engines() -> dict[str, FakeEngine]:
 def synth(engines: dict[str, FakeEngine]) -> Synthesizer:
     settings = Settings(default_voice="fake-voice", espeak=False, cache="off", lanes=1)
     voices = [e.voice for e in engines.values()]
-    library = VoiceLibrary(voices, settings, loaders={"fake": lambda v: engines[v.id]})
-    return Synthesizer(library, settings)
+    config = LibraryConfig.from_settings(settings)
+    library = VoiceLibrary(voices, config, loaders={"fake": lambda v: engines[v.id]})
+    return Synthesizer(library, SynthesisConfig.from_settings(settings))
 
 
 def test_runs_carry_the_voice_in_force_and_the_names_where_they_stand() -> None:

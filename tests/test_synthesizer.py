@@ -21,6 +21,7 @@ import soundfile
 
 from voxserve import Settings, SynthesisParams, SynthesisRequest, Synthesizer
 from voxserve.audio import FORMATS, to_int16
+from voxserve.configs import SynthesisConfig
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import (
     EmptyText,
@@ -337,7 +338,9 @@ def run_async(settings: Settings, request: SynthesisRequest) -> tuple[list[Audio
     that used it."""
 
     async def main() -> tuple[list[AudioChunk], bytes]:
-        asynth = Synthesizer(VoiceLibrary.from_settings(settings), settings)
+        asynth = Synthesizer(
+            VoiceLibrary.from_settings(settings), SynthesisConfig.from_settings(settings)
+        )
         try:
             plan = asynth.plan(request)
             chunks = [chunk async for chunk in asynth.astream(plan)]
@@ -442,7 +445,9 @@ def test_a_synthesizer_serves_successive_event_loops_cleanly(
 ) -> None:
     """A library user may call asyncio.run more than once with one Synthesizer; each loop's
     requests, with idle time between them, are served without errors."""
-    asynth = Synthesizer(VoiceLibrary.from_settings(settings), settings)
+    asynth = Synthesizer(
+        VoiceLibrary.from_settings(settings), SynthesisConfig.from_settings(settings)
+    )
     plan = asynth.plan(SynthesisRequest("Hi.", params=det()))
 
     async def twice() -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import make_voices
+from voxserve.configs import LibraryConfig
 from voxserve.engines.piper import PiperEngine
 from voxserve.engines.piper_model import file_digest
 from voxserve.engines.voices import VoiceLibrary, bundled_voices, directory_voices
@@ -193,7 +194,9 @@ def test_a_model_that_is_not_piper_is_dropped(tmp_path: Path) -> None:
     model = tmp_path / "en_US-empty-medium.onnx"
     model.write_bytes(b"")
     model.with_name(model.name + ".json").write_bytes(make_voices.BUNDLED_CONFIG.read_bytes())
-    library = VoiceLibrary(directory_voices(tmp_path), settings_for(tmp_path))
+    library = VoiceLibrary(
+        directory_voices(tmp_path), LibraryConfig.from_settings(settings_for(tmp_path))
+    )
     assert library.load_all() == []
     assert "onnxruntime cannot load the model" in library.failed()["en_US-empty-medium"]
 

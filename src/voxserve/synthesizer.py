@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from voxserve.audio import (
     FileEncoder,
@@ -35,9 +35,10 @@ from voxserve.audio import (
     get_format,
     output_sample_rate,
 )
+from voxserve.configs import SynthesisConfig
 from voxserve.deadlines import Pace
 from voxserve.engines.base import Engine
-from voxserve.engines.voices import VoiceLibrary, discover_voices
+from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, SpokenTextTooLong, TextTooLong
 from voxserve.lanes import Lanes, yield_to_loop
 from voxserve.metrics import Metrics
@@ -50,7 +51,6 @@ from voxserve.sentences import (
     WordClock,
     finish_chunk,
 )
-from voxserve.settings import Settings
 from voxserve.text.lexicon import Lexicon, load_lexicon
 from voxserve.text.spoken import Reader, plain_runs, render
 from voxserve.text.ssml import parse_ssml
@@ -64,6 +64,9 @@ from voxserve.types import (
     Voice,
     WordTiming,
 )
+
+if TYPE_CHECKING:
+    from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +89,22 @@ class Synthesizer:
     """Speaks text with the installed voices. Build once, share, ``close()`` at the end."""
 
     def __init__(
-        self, library: VoiceLibrary, settings: Settings, *, metrics: Metrics | None = None
+        self, library: VoiceLibrary, config: SynthesisConfig, *, metrics: Metrics | None = None
     ) -> None:
         self.library = library
-        self.settings = settings
+        self.config = config
         self.metrics = metrics if metrics is not None else Metrics()
         """Where the schedulers and streams report (a private registry unless given)."""
         # The machine's inference lanes, shared by every voice's scheduler, and a thread
         # for each.
-        lanes = settings.resolved_lanes()
+        lanes = config.lanes
         self.lanes = Lanes(lanes)
         self._executor = ThreadPoolExecutor(
             max_workers=lanes, thread_name_prefix="voxserve-infer", initializer=yield_to_loop
         )
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()
-        self.lexicon = load_lexicon(settings.lexicon)
+        self.lexicon = load_lexicon(config.lexicon)
         """The pronunciation lexicon (VOXSERVE_LEXICON); swapped whole by reload_lexicon."""
 
     @classmethod
@@ -109,26 +112,15 @@ class Synthesizer:
         cls, settings: Settings | None = None, *, metrics: Metrics | None = None
     ) -> Synthesizer:
         """Discover voices per ``settings`` (default: the environment) and build."""
-        settings = settings or Settings.load()
-        return cls(VoiceLibrary.from_settings(settings), settings, metrics=metrics)
+        if settings is None:
+            from voxserve.settings import Settings  # the edge: the environment
+
+            settings = Settings.load()
+        config = SynthesisConfig.from_settings(settings)
+        return cls(VoiceLibrary.from_settings(settings), config, metrics=metrics)
 
     def voices(self) -> list[Voice]:
         return self.library.voices()
-
-    def reload_voices(self) -> dict[str, Any]:
-        """Sync the bucket's voices (VOXSERVE_VOICES_URL, voxserve.voice_sync) and find
-        the voices again (blocking: run it on a thread). The store's errors
-        (StorageError) propagate, and then the voices in use stay."""
-        answer: dict[str, Any] = {}
-        if self.settings.voices_url:
-            from voxserve.voice_sync import sync_voices
-
-            report = sync_voices(self.settings)
-            answer["downloaded"] = report.downloaded
-            answer["refused"] = report.refused
-        answer.update(self.library.rediscover(discover_voices(self.settings)))
-        answer["voices"] = [v.id for v in self.library.voices()]
-        return answer
 
     async def apreload(self, *, lanes_later: bool = False) -> list[Engine]:
         """Load the voices ``VOXSERVE_PRELOAD`` asks for on an inference thread, so that
@@ -153,7 +145,7 @@ class Synthesizer:
         once normalized (digits expand 5-9 times when written out). An explicit
         ``max_chars`` (the CLI reading a file block by block) replaces both.
         """
-        limit = self.settings.max_input_chars if max_chars is None else max_chars
+        limit = self.config.max_input_chars if max_chars is None else max_chars
         fmt = get_format(request.format)
         check_params(request.params)
         voice = self.library.resolve(request.voice)
@@ -170,12 +162,12 @@ class Synthesizer:
             language=voice.language,
             voice=voice.id,
             sentence_silence=request.params.sentence_silence,
-            max_sentence_chars=self.settings.max_sentence_chars,
+            max_sentence_chars=self.config.max_sentence_chars,
             lexicon=lexicon,
             phonemes=voice.engine == "piper",
             voices={n: Reader(v.id, v.language, v.engine == "piper") for n, v in named.items()},
         )
-        spoken_limit = self.settings.max_spoken_chars if max_chars is None else None
+        spoken_limit = self.config.max_spoken_chars if max_chars is None else None
         spoken_chars = sum(len(s.text) + 1 for s in spoken.sentences)
         if spoken_limit is not None and spoken_chars > spoken_limit:
             raise SpokenTextTooLong(spoken_chars, spoken_limit)
@@ -208,7 +200,7 @@ class Synthesizer:
     def reload_lexicon(self) -> Lexicon:
         """Read the VOXSERVE_LEXICON files again and use them from the next plan on;
         raises InvalidLexicon (the old lexicon stays) if one has a bad line."""
-        self.lexicon = load_lexicon(self.settings.lexicon)
+        self.lexicon = load_lexicon(self.config.lexicon)
         log.info(
             "lexicon loaded: %d entries from %s",
             len(self.lexicon.entries),
@@ -318,10 +310,10 @@ class Synthesizer:
                 lanes=self.lanes,
                 # Where a batch runs item by item (Piper on CPU), batching would only make
                 # every sentence of the batch wait for the slowest one.
-                batch_size=self.settings.batch_size if engine.batching else 1,
-                max_wait_ms=self.settings.batch_max_wait_ms,
+                batch_size=self.config.batch_size if engine.batching else 1,
+                max_wait_ms=self.config.batch_max_wait_ms,
                 # Never below one request's footprint, so admission can always keep it.
-                max_queue=max(self.settings.max_queue, STREAM_LOOKAHEAD + 1),
+                max_queue=max(self.config.max_queue, STREAM_LOOKAHEAD + 1),
                 metrics=self.metrics,
             )
             self._schedulers[engine.voice.id] = sched
@@ -370,7 +362,7 @@ class Synthesizer:
         stream = SentenceStream(
             engine, self.scheduler(engine), plan, self.metrics,
             whole=whole, defer=defer,
-            head_seconds=0.0 if whole else self.settings.stream_head_seconds,
+            head_seconds=0.0 if whole else self.config.stream_head_seconds,
         )  # fmt: skip
         try:
             async for chunk in stream.chunks():

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voxserve.engines.voices import VoiceLibrary, discover_voices
 from voxserve.errors import ObjectMissing, StorageError
 from voxserve.settings import Settings
 from voxserve.storage import _mapped, s3_client
@@ -103,6 +104,21 @@ def sync_voices(settings: Settings, *, client: Any = None) -> SyncReport:
     finally:
         if own:
             client.close()
+
+
+def reload_voices(settings: Settings, library: VoiceLibrary) -> dict[str, Any]:
+    """Sync the bucket's voices (when VOXSERVE_VOICES_URL is set) and find the installed
+    voices again (blocking: run it on a thread). The store's errors (StorageError)
+    propagate, and then the voices in use stay."""
+    answer: dict[str, Any] = {}
+    if settings.voices_url:
+        report = sync_voices(settings)
+        answer["downloaded"] = report.downloaded
+        answer["refused"] = report.refused
+    voices = discover_voices(settings.resolved_voices_dir(), espeak=settings.espeak)
+    answer.update(library.rediscover(voices))
+    answer["voices"] = [v.id for v in library.voices()]
+    return answer
 
 
 def _sync(client: Any, bucket: str, prefix: str, directory: Path, url: str) -> SyncReport:

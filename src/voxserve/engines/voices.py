@@ -14,14 +14,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from voxserve.configs import LibraryConfig
 from voxserve.engines.base import Engine
 from voxserve.engines.espeak import EspeakEngine, espeak_binary, list_espeak_voices
 from voxserve.engines.piper import PiperEngine
 from voxserve.engines.piper_model import file_digest, read_config
 from voxserve.errors import UnknownVoice, VoiceLoadError, VoxserveError
-from voxserve.settings import Settings
 from voxserve.types import Voice
+
+if TYPE_CHECKING:
+    from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +85,13 @@ def directory_voices(directory: Path) -> list[Voice]:
     return voices
 
 
-def discover_voices(settings: Settings) -> list[Voice]:
-    """All voices the settings make available; a directory voice overrides a bundled one."""
+def discover_voices(directory: Path | None, *, espeak: bool) -> list[Voice]:
+    """The bundled voices, those in ``directory`` (overriding a bundled one of the same
+    id), and with ``espeak`` espeak-ng's if it is installed."""
     found: dict[str, Voice] = {v.id: v for v in bundled_voices()}
-    directory = settings.resolved_voices_dir()
     if directory is not None:
         found.update((v.id, v) for v in directory_voices(directory))
-    binary = espeak_binary() if settings.espeak else None
+    binary = espeak_binary() if espeak else None
     if binary:
         for v in list_espeak_voices(binary):
             found.setdefault(v.id, v)
@@ -109,14 +113,14 @@ class VoiceLibrary:
     def __init__(
         self,
         voices: Iterable[Voice],
-        settings: Settings,
+        config: LibraryConfig,
         *,
         loaders: Mapping[str, Loader] | None = None,
     ) -> None:
         """``loaders``: engine name (``Voice.engine``) → function that loads a voice of it;
         default: Piper and espeak-ng. Tests hand in a fake engine here."""
         self._voices = {v.id: v for v in voices}
-        self._settings = settings
+        self._config = config
         self._loaders = dict(loaders) if loaders is not None else self._default_loaders()
         # Loaded engines, least recently used first.
         self._engines: OrderedDict[str, Engine] = OrderedDict()
@@ -127,7 +131,9 @@ class VoiceLibrary:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceLibrary:
-        return cls(discover_voices(settings), settings)
+        """The voices ``settings`` make available, loaded as they say."""
+        voices = discover_voices(settings.resolved_voices_dir(), espeak=settings.espeak)
+        return cls(voices, LibraryConfig.from_settings(settings))
 
     def rediscover(self, voices: Iterable[Voice]) -> dict[str, list[str]]:
         """Make ``voices`` the installed ones (a reload): ids not seen before are added,
@@ -166,7 +172,7 @@ class VoiceLibrary:
 
     @property
     def default_voice(self) -> str:
-        return self._settings.default_voice
+        return self._config.default_voice
 
     def resolve(self, name: str | None, *, param: str = "voice") -> Voice:
         """The voice with id ``name``, or the default voice for None or "".
@@ -174,10 +180,10 @@ class VoiceLibrary:
         Only voice ids: the names of an API (OpenAI's alloy, nova, ...) are mapped to ids
         by that API's door (voxserve.server.openai_voices).
         """
-        name = name or self._settings.default_voice
+        name = name or self._config.default_voice
         if name in self._voices:
             return self._voices[name]
-        raise UnknownVoice(name, self._voices, param=param, default=self._settings.default_voice)
+        raise UnknownVoice(name, self._voices, param=param, default=self._config.default_voice)
 
     def engine(self, voice: Voice) -> Engine:
         """The loaded engine for ``voice``, loading it now if needed."""
@@ -205,7 +211,7 @@ class VoiceLibrary:
         Only the library's reference goes: a request still using an evicted engine keeps it
         alive until it finishes, and onnxruntime frees the model with the last reference.
         """
-        while len(self._engines) > self._settings.max_loaded_voices:
+        while len(self._engines) > self._config.max_loaded_voices:
             voice_id, engine = self._engines.popitem(last=False)
             engine.close()
             log.info("unloaded voice %s (VOXSERVE_MAX_LOADED_VOICES)", voice_id)
@@ -215,21 +221,21 @@ class VoiceLibrary:
         return self._load_seconds.get(voice.id, 0.0)
 
     def _default_loaders(self) -> dict[str, Loader]:
-        settings = self._settings
+        config = self._config
 
         def espeak(voice: Voice) -> Engine:
             binary = espeak_binary()
             if binary is None:
                 raise VoiceLoadError(f"{voice.id}: espeak-ng is not installed")
-            return EspeakEngine(voice, binary, lanes=settings.resolved_lanes())
+            return EspeakEngine(voice, binary, lanes=config.lanes)
 
         def piper(voice: Voice) -> Engine:
             return PiperEngine(
                 voice,
-                device=settings.device,
-                threads=settings.resolved_threads(),
-                lanes=settings.resolved_lanes(),
-                model_cache=settings.resolved_model_cache_dir(),
+                device=config.device,
+                threads=config.threads,
+                lanes=config.lanes,
+                model_cache=config.model_cache,
                 lanes_later=self._lanes_later,
             )
 
@@ -247,12 +253,12 @@ class VoiceLibrary:
         ``lanes_later``: their Piper engines open their lanes' sessions only when
         :meth:`open_lanes` is called (a server that wants to be ready first).
         """
-        if self._settings.preload == "none":
+        if self._config.preload == "none":
             return []
         self._lanes_later = lanes_later
         try:
-            if self._settings.preload == "default":
-                default = self._voices.get(self._settings.default_voice)
+            if self._config.preload == "default":
+                default = self._voices.get(self._config.default_voice)
                 return self.load_all(only=[default] if default else [])
             return self.load_all()
         finally:
@@ -274,10 +280,10 @@ class VoiceLibrary:
         skip and log failures."""
         loaded: list[Engine] = []
         for voice in only if only is not None else self.voices():
-            if len(loaded) >= self._settings.max_loaded_voices:
+            if len(loaded) >= self._config.max_loaded_voices:
                 log.warning(
                     "not preloading more than %d voices (VOXSERVE_MAX_LOADED_VOICES); the rest "
-                    "load on first use", self._settings.max_loaded_voices,
+                    "load on first use", self._config.max_loaded_voices,
                 )  # fmt: skip
                 break
             if engine is None or voice.engine == engine:

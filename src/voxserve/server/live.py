@@ -310,7 +310,7 @@ class _Session:
             raise e.UnknownFormat(exc.format, exc.supported, param="response_format") from None
         params = start.params()
         check_params(params)
-        voice = self.synth.library.resolve(speech_voice(start, self.synth))
+        voice = self.synth.library.resolve(speech_voice(start, self.synth, self.settings.voice_map))
         self._count(start.input, "input")
         self.initial_ssml = bool(start.input) and wants_ssml(start.input, start.input_type)
         annotate(voice=voice.id, format=fmt.name)

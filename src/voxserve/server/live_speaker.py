@@ -163,7 +163,7 @@ class Speaker:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        limit = self.synth.settings.max_input_chars
+        limit = self.synth.config.max_input_chars
         texts: list[str] = []
         first = self._items[0][1]
         size = -1

@@ -5,6 +5,8 @@ The official ``openai`` package works against these unchanged (``base_url=.../v1
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import APIRouter, Depends, Request, Response
 
 from voxserve.audio import FORMATS as AUDIO_FORMATS
@@ -62,7 +64,7 @@ async def create_speech(
     Send ``Cache-Control: no-cache`` to skip the cache read; ``X-Cache`` in the response
     says hit, miss or bypass.
     """
-    voice = speech_voice(body, synth)
+    voice = speech_voice(body, synth, http.app.state.settings.voice_map)
     # ``instructions`` is accepted and ignored: no installed engine takes a style prompt.
     request = SynthesisRequest(
         text=body.input,
@@ -83,14 +85,14 @@ async def create_speech(
     return with_warnings(response, plan)
 
 
-def speech_voice(body: SpeechRequest, synth: Synthesizer) -> str:
-    """The installed voice that speaks ``body``; raises UnknownModel or UnknownVoice for a
-    ``model`` or ``voice`` this server does not have (the live route shares this)."""
+def speech_voice(body: SpeechRequest, synth: Synthesizer, voice_map: Mapping[str, str]) -> str:
+    """The installed voice that speaks ``body`` (``voice_map``: VOXSERVE_VOICE_MAP); raises
+    UnknownModel or UnknownVoice for a ``model`` or ``voice`` this server does not have
+    (the live route shares this)."""
     if body.model not in MODELS and body.model not in {v.id for v in synth.voices()}:
         raise UnknownModel(
             f"Unknown model {body.model!r}. Models: {', '.join(MODELS)}.", param="model"
         )
-    voice_map = synth.settings.voice_map
     if isinstance(body.voice, CustomVoice):
         return voice_id(body.voice.id, synth.library, voice_map, custom=True)
     return voice_id(body.voice, synth.library, voice_map)
@@ -103,7 +105,7 @@ async def list_models(request: Request) -> ModelList:
     return ModelList(data=[ModelInfo(id=m) for m in dict.fromkeys(names)])
 
 
-def voice_list(synth: Synthesizer) -> VoiceList:
+def voice_list(synth: Synthesizer, voice_map: Mapping[str, str]) -> VoiceList:
     library = synth.library
     return VoiceList(
         voices=[
@@ -118,11 +120,11 @@ def voice_list(synth: Synthesizer) -> VoiceList:
             for v in synth.voices()
         ],
         default=library.default_voice,
-        aliases=aliases(library, synth.settings.voice_map),
+        aliases=aliases(library, voice_map),
     )
 
 
 @router.get("/audio/voices", response_model=VoiceList)
 async def list_voices(request: Request, synth: SynthesizerDep) -> VoiceList:
     """Installed voices, and the OpenAI voice names each maps to."""
-    return voice_list(synth)
+    return voice_list(synth, request.app.state.settings.voice_map)

@@ -84,7 +84,10 @@ async def reload_voices(request: Request, synth: SynthesizerDep) -> dict[str, ob
     """Sync the voices of VOXSERVE_VOICES_URL and find the voices again (behind the API
     key); with VOXSERVE_PRELOAD the new ones are loaded before the answer. A store that
     does not answer: 503, and the voices in use stay."""
-    answer = await asyncio.get_running_loop().run_in_executor(None, synth.reload_voices)
+    from voxserve.voice_sync import reload_voices as reload  # boto3 only when it is used
+
+    settings = request.app.state.settings
+    answer = await asyncio.get_running_loop().run_in_executor(None, reload, settings, synth.library)
     await synth.apreload()
     request.app.state.metrics.voices_loaded.set(len(synth.library.loaded()))
     return answer
