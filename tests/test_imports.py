@@ -30,11 +30,12 @@ def test_the_synthesizer_is_still_importable_from_the_package() -> None:
 
 
 #: What `voxserve serve` must not import before it answers: each is loaded on first use
-#: (Wyoming: with VOXSERVE_WYOMING; Whisper: in the background or by the first
+#: (PyAV: by an mp3/opus/aac/flac answer, a resampled one or an upload; Wyoming: with
+#: VOXSERVE_WYOMING; Whisper: in the background or by the first
 #: transcription; the object store, the task queue and Redis: when configured; onnx: when
 #: a graph is cut), so a cold start does not pay for it.
 COLD_START_LAZY = (
-    "wyoming", "faster_whisper", "ctranslate2", "boto3", "botocore", "taskiq", "redis",
+    "av", "wyoming", "faster_whisper", "ctranslate2", "boto3", "botocore", "taskiq", "redis",
     "onnx", "piper", "rich", "httpx",
 )  # fmt: skip
 

@@ -3,18 +3,24 @@
 Audio inside voxserve is always mono float32 in [-1, 1]. These helpers keep that
 invariant: anything they return is a 1-D float32 array, except :func:`to_int16`, which
 is the one place where samples leave the float domain.
+
+PyAV (FFmpeg) is imported when a resampler first runs, not with this module: a server's
+cold start and the common 22.05 kHz wav answers never need it.
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from voxserve.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    import av
 
 __all__ = ["Resampler", "apply_gain", "resample", "silence", "to_int16"]
 
@@ -141,6 +147,8 @@ class Resampler:
         array = as_mono_float32(samples)
         if self.is_identity or array.size == 0:
             return array if self.is_identity else np.zeros(0, dtype=np.float32)
+        import av
+
         if self._resampler is None:
             self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self._out_rate)
             self._pts = 0

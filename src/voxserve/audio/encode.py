@@ -40,10 +40,8 @@ from fractions import Fraction
 from types import TracebackType
 from typing import IO, Final, Protocol
 
-import av
 import numpy as np
 import soundfile
-from av.audio.stream import AudioStream
 from numpy.typing import ArrayLike, NDArray
 
 from voxserve.audio.dsp import Resampler, as_mono_float32, check_rate, to_int16
@@ -173,6 +171,9 @@ class _PyAVBackend:
             # Hand each packet to the sink as soon as it is muxed instead of
             # waiting for FFmpeg's 32 KiB I/O buffer to fill.
             options["flush_packets"] = "1"
+        import av  # on first use: wav and pcm never need PyAV
+        from av.audio.stream import AudioStream
+
         self._container = av.open(
             self._sink if self._seekable_sink is None else self._seekable_sink,
             mode="w",
@@ -222,6 +223,8 @@ class _PyAVBackend:
             data: NDArray[np.int16] | NDArray[np.float32] = to_int16(samples)
         else:
             data = np.clip(samples, -1.0, 1.0)
+        import av
+
         frame = av.AudioFrame.from_ndarray(
             data.reshape(1, -1), format=self._frame_format, layout="mono"
         )

@@ -10,8 +10,6 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
-import av
-
 from voxserve.audio.dsp import check_rate
 from voxserve.errors import UnknownFormat
 
@@ -191,6 +189,8 @@ def output_sample_rate(fmt: str | AudioFormat, sample_rate: int) -> int:
     codec = CODECS.get(audio_format.name)
     if codec is None:
         return rate
+    import av  # here, not at import: the formats without a PyAV codec never need it
+
     supported: list[int] | None = av.Codec(codec.encoder, "w").audio_rates
     if not supported or rate in supported:
         return rate
