@@ -25,24 +25,22 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from voxserve.audio import (
     FileEncoder,
     Resampler,
     StreamEncoder,
-    get_format,
     output_sample_rate,
 )
 from voxserve.configs import SynthesisConfig
 from voxserve.deadlines import Pace
 from voxserve.engines.base import Engine
 from voxserve.engines.voices import VoiceLibrary
-from voxserve.errors import EmptyText, SpokenTextTooLong, TextTooLong
 from voxserve.lanes import Lanes, yield_to_loop
 from voxserve.metrics import Metrics
-from voxserve.plan import Plan, check_params, named_voices, with_parts
+from voxserve.plan import Plan
+from voxserve.planner import Planner
 from voxserve.scheduler import Scheduler
 from voxserve.sentences import (
     STREAM_LOOKAHEAD,
@@ -51,15 +49,10 @@ from voxserve.sentences import (
     WordClock,
     finish_chunk,
 )
-from voxserve.text.lexicon import Lexicon, load_lexicon
-from voxserve.text.spoken import Reader, plain_runs, render
-from voxserve.text.ssml import parse_ssml
+from voxserve.text.lexicon import Lexicon
 from voxserve.types import (
-    SPEED_RANGE,
-    VOLUME_RANGE,
     Audio,
     AudioChunk,
-    SynthesisParams,
     SynthesisRequest,
     Voice,
     WordTiming,
@@ -74,15 +67,6 @@ T = TypeVar("T")
 
 #: How far off :meth:`Synthesizer.awarm_lanes` is due: behind any request that arrives.
 WARM_LANES_DUE_S = 60.0
-
-
-def _scaled(params: SynthesisParams, rate: float, volume: float) -> SynthesisParams:
-    """``params`` with SSML's rate and volume multipliers applied, within their ranges."""
-    if rate == 1.0 and volume == 1.0:
-        return params
-    speed = min(max(params.speed * rate, SPEED_RANGE[0]), SPEED_RANGE[1])
-    gain = min(max(params.volume * volume, VOLUME_RANGE[0]), VOLUME_RANGE[1])
-    return replace(params, speed=speed, volume=gain)
 
 
 class Synthesizer:
@@ -104,8 +88,7 @@ class Synthesizer:
         )
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()
-        self.lexicon = load_lexicon(config.lexicon)
-        """The pronunciation lexicon (VOXSERVE_LEXICON); swapped whole by reload_lexicon."""
+        self.planner = Planner(library, config)
 
     @classmethod
     def from_settings(
@@ -138,75 +121,18 @@ class Synthesizer:
 
     # -- planning ---------------------------------------------------------------------
 
-    def plan(self, request: SynthesisRequest, *, max_chars: int | None = None) -> Plan:
-        """Validate ``request`` and split its text; raises an InvalidRequest subclass.
+    @property
+    def lexicon(self) -> Lexicon:
+        """The pronunciation lexicon plans are made with (VOXSERVE_LEXICON)."""
+        return self.planner.lexicon
 
-        The text must be at most ``max_input_chars`` long as sent, and ``max_spoken_chars``
-        once normalized (digits expand 5-9 times when written out). An explicit
-        ``max_chars`` (the CLI reading a file block by block) replaces both.
-        """
-        limit = self.config.max_input_chars if max_chars is None else max_chars
-        fmt = get_format(request.format)
-        check_params(request.params)
-        voice = self.library.resolve(request.voice)
-        if not request.text or not request.text.strip():
-            raise EmptyText()
-        if len(request.text) > limit:
-            raise TextTooLong(len(request.text), limit)
-        document = parse_ssml(request.text) if request.ssml else None
-        named = named_voices(self.library.resolve, document.voices if document else ())
-        runs = document.runs if document is not None else plain_runs(request.text)
-        lexicon = self.lexicon
-        spoken = render(
-            runs,
-            language=voice.language,
-            voice=voice.id,
-            sentence_silence=request.params.sentence_silence,
-            max_sentence_chars=self.config.max_sentence_chars,
-            lexicon=lexicon,
-            phonemes=voice.engine == "piper",
-            voices={n: Reader(v.id, v.language, v.engine == "piper") for n, v in named.items()},
-        )
-        spoken_limit = self.config.max_spoken_chars if max_chars is None else None
-        spoken_chars = sum(len(s.text) + 1 for s in spoken.sentences)
-        if spoken_limit is not None and spoken_chars > spoken_limit:
-            raise SpokenTextTooLong(spoken_chars, spoken_limit)
-        if not spoken.sentences:
-            raise EmptyText(
-                "The input has no speakable text (only punctuation, symbols or control characters)."
-            )
-        sentences = tuple(s.text for s in spoken.sentences)
-        params = request.params
-        sentence_params = tuple(_scaled(params, s.rate, s.volume) for s in spoken.sentences)
-        pauses = tuple(s.pause for s in spoken.sentences)
-        default_pauses = (params.sentence_silence,) * (len(sentences) - 1) + (0.0,)
-        voices = [named[s.voice] if s.voice else voice for s in spoken.sentences]
-        plan = Plan(
-            voice=voices[0],
-            format=fmt,
-            params=params,
-            sentences=sentences,
-            input_chars=len(request.text),
-            sentence_params=() if all(p == params for p in sentence_params) else sentence_params,
-            pauses=() if pauses == default_pauses else pauses,
-            marks=spoken.marks,
-            warnings=document.warnings if document is not None else (),
-            lexicon=lexicon.digest(voices[0].id),
-        )
-        if any(v.id != voices[0].id for v in voices):
-            plan = with_parts(plan, voices, lexicon.digest)
-        return plan
+    def plan(self, request: SynthesisRequest, *, max_chars: int | None = None) -> Plan:
+        """Validate ``request`` and split its text (:meth:`Planner.plan`)."""
+        return self.planner.plan(request, max_chars=max_chars)
 
     def reload_lexicon(self) -> Lexicon:
-        """Read the VOXSERVE_LEXICON files again and use them from the next plan on;
-        raises InvalidLexicon (the old lexicon stays) if one has a bad line."""
-        self.lexicon = load_lexicon(self.config.lexicon)
-        log.info(
-            "lexicon loaded: %d entries from %s",
-            len(self.lexicon.entries),
-            ", ".join(self.lexicon.sources) or "no files",
-        )
-        return self.lexicon
+        """Read the VOXSERVE_LEXICON files again (:meth:`Planner.reload_lexicon`)."""
+        return self.planner.reload_lexicon()
 
     def estimate(self, plan: Plan) -> tuple[float, ...]:
         """Estimated inference seconds of each sentence of ``plan``, at the pace the voice's
