@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import socket
 import time
@@ -116,14 +117,17 @@ async def after_ready(
     """What the first request does not need, loaded once the service is ready (a cold
     start answers sooner) and, with ``admission``, quiet (:func:`quiet_moment`): the lanes'
     sessions of the preloaded voices, each warmed by one run (until then lane runs share
-    the sessions warm_up warmed), then the speech recognition model (a transcription that
-    comes first waits for it in ``Transcriber.load``). A failure is logged; what failed
-    loads on first use instead."""
+    the sessions warm_up warmed), PyAV (the compressed formats' encoder, imported on first
+    use), then the speech recognition model (a transcription that comes first waits for
+    it in ``Transcriber.load``). A failure is logged; what failed loads on first use
+    instead."""
     if admission is not None:
         await quiet_moment(lambda: admission.work)
     started = time.perf_counter()
+    loop = asyncio.get_running_loop()
     try:
         await synth.awarm_lanes(await synth.aopen_lanes(), WARMUP_TEXT)
+        await loop.run_in_executor(None, importlib.import_module, "av")
         if listener is not None:
             await listener.load(listener.model(None))
     except Exception:
