@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voxserve.deadlines import WHOLE_STRETCH, DueTimes, Pace, first_due
 
@@ -93,3 +95,21 @@ def test_a_sent_head_moves_the_playhead_but_not_to_the_next_sentence() -> None:
     assert clock.due(1) == pytest.approx(3.4)  # after the rest: 3 s expected, 1 s sent
     assert clock.sent(0, duration=2.0, now=1.9) == pytest.approx(0.5)  # the rest was late
     assert clock.due(1) == pytest.approx(3.9)
+
+
+@given(
+    first=st.lists(st.floats(0.001, 30.0), min_size=1, max_size=20),
+    later=st.lists(st.floats(0.001, 30.0), min_size=1, max_size=20),
+    defer=st.floats(0.0, 60.0),
+    after=st.floats(0.0, 1e4),
+)
+def test_no_whole_response_is_overtaken_by_one_arriving_after_its_due(
+    first: list[float], later: list[float], defer: float, after: float
+) -> None:
+    """The stretch bounds starvation: whatever arrives once a request is due, however
+    short, is due after it, so it waits at most its stretched time plus the work due
+    before it."""
+    due = first_due(first, whole=True, start=0.0, defer=defer)
+    assert due <= defer + WHOLE_STRETCH * sum(first) + 1e-9
+    assert first_due(later, whole=True, start=due + after, defer=defer) > due
+    assert first_due(later, whole=False, start=due + after) > due
