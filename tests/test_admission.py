@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voxserve.admission import Admission
+from voxserve.deadlines import MAX_OVERTAKE_S
 from voxserve.errors import Overloaded
 
 pytestmark = pytest.mark.inprocess
@@ -165,7 +166,7 @@ def test_work_due_by_now_refuses_before_anything_is_parsed() -> None:
     admission = timed_gate(clock, max_wait=5.0)
     admission.admit_speech([3.0] * 4, footprint=4, whole=True)  # 12 s of work: a 6 s backlog
     admission.precheck()  # none of it is due yet: a short request could still overtake it
-    clock.now += 5.0 + 4 * 12.0  # its due has passed: whatever comes now waits for it
+    clock.now += 5.0 + MAX_OVERTAKE_S + 1.0  # its due has passed: whatever comes now waits
     with pytest.raises(Overloaded):
         admission.precheck()
     with pytest.raises(Overloaded):

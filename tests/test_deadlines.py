@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voxserve.deadlines import WHOLE_STRETCH, DueTimes, Pace, first_due
+from voxserve.deadlines import MAX_OVERTAKE_S, WHOLE_STRETCH, DueTimes, Pace, first_due
 
 pytestmark = pytest.mark.inprocess
 
@@ -24,28 +24,29 @@ def test_pace_follows_what_the_engine_does() -> None:
 
 
 def test_a_whole_response_is_due_at_its_stretched_inference_time_every_sentence_alike() -> None:
-    pace = Pace(audio_per_char=0.1, real_time_factor=0.5)
+    pace = Pace(audio_per_char=0.001, real_time_factor=0.5)
     clock = DueTimes(["a" * 10, "b" * 20, "c" * 30], pace, whole=True, start=100.0, defer=2.0)
-    # 3 s of inference at best (0.5 + 1 + 1.5), stretched, after the defer
-    expected = 100.0 + 2.0 + WHOLE_STRETCH * 3.0
+    # 0.03 s of inference at best (0.005 + 0.01 + 0.015), stretched, after the defer
+    expected = 100.0 + 2.0 + WHOLE_STRETCH * 0.03
     assert [clock.due(i) for i in range(3)] == [pytest.approx(expected)] * 3
     assert not any(clock.read_ahead(i) for i in range(3))
-    costs = [0.5, 1.0, 1.5]
+    costs = [0.005, 0.01, 0.015]
     assert first_due(costs, whole=True, start=100.0, defer=2.0) == pytest.approx(expected)
-    assert first_due(costs, whole=False, start=100.0) == pytest.approx(100.5)
+    assert first_due(costs, whole=False, start=100.0) == pytest.approx(100.005)
+    # A long one is due at most MAX_OVERTAKE_S after its arrival and the defer.
+    assert first_due([60.0], whole=True, start=100.0, defer=2.0) == 102.0 + MAX_OVERTAKE_S
 
 
-def test_a_short_whole_response_overtakes_longer_ones_that_arrived_a_little_before() -> None:
-    """Under sustained load the order leans to shortest first: a short reply arriving
-    while a long article waits goes before it, unless the article has waited its stretch."""
+def test_a_short_whole_response_overtakes_longer_ones_queued_before_it_up_to_a_bound() -> None:
+    """Under sustained load the order is nearly shortest first: a short reply arriving
+    while an article waits goes before it, unless the article has waited MAX_OVERTAKE_S."""
     pace = Pace()
     article = DueTimes(["A long sentence of an article, read aloud. " * 3] * 30, pace, whole=True,
                        start=0.0)  # fmt: skip
-    best = sum(pace.inference_seconds(len("A long sentence of an article, read aloud. " * 3))
-               for _ in range(30))  # fmt: skip
-    soon = DueTimes(["Yes, of course."], pace, whole=True, start=(WHOLE_STRETCH - 1.5) * best)
+    reply = ["Yes, of course."]
+    soon = DueTimes(reply, pace, whole=True, start=MAX_OVERTAKE_S / 2)
     assert soon.due(0) < article.due(0)
-    late = DueTimes(["Yes, of course."], pace, whole=True, start=WHOLE_STRETCH * best)
+    late = DueTimes(reply, pace, whole=True, start=MAX_OVERTAKE_S)
     assert late.due(0) > article.due(0)
 
 
@@ -110,6 +111,6 @@ def test_no_whole_response_is_overtaken_by_one_arriving_after_its_due(
     short, is due after it, so it waits at most its stretched time plus the work due
     before it."""
     due = first_due(first, whole=True, start=0.0, defer=defer)
-    assert due <= defer + WHOLE_STRETCH * sum(first) + 1e-9
+    assert due <= defer + min(WHOLE_STRETCH * sum(first), MAX_OVERTAKE_S) + 1e-9
     assert first_due(later, whole=True, start=due + after, defer=defer) > due
     assert first_due(later, whole=False, start=due + after) > due

@@ -40,7 +40,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from voxserve.deadlines import first_due
+from voxserve.deadlines import MAX_OVERTAKE_S, WHOLE_STRETCH, first_due
 from voxserve.errors import Overloaded
 
 #: Seconds of busy time over which one sample of the work rate is taken.
@@ -103,6 +103,8 @@ class Admission:
         lanes: int,
         max_wait: float,
         max_queue: int,
+        stretch: float = WHOLE_STRETCH,
+        max_overtake: float = MAX_OVERTAKE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``lanes``: inference runs at once; ``max_wait``: seconds a new request may be
@@ -112,6 +114,8 @@ class Admission:
         self.lanes = lanes
         self.max_wait = max_wait
         self.max_queue = max_queue
+        self.stretch, self.max_overtake = stretch, max_overtake
+        """When whole responses are due, as the synthesizer's schedulers order them."""
         self.work = 0.0
         """Estimated inference seconds the admitted requests still need."""
         self.background_work = 0.0
@@ -189,7 +193,10 @@ class Admission:
         response (``whole``, deferred by ``max_wait`` as the responder defers it) or a
         stream; or raise Overloaded."""
         defer = self.max_wait if whole else 0.0
-        due = first_due(costs, whole=whole, start=self._clock(), defer=defer)
+        due = first_due(
+            costs, whole=whole, start=self._clock(), defer=defer, stretch=self.stretch,
+            max_overtake=self.max_overtake,
+        )  # fmt: skip
         return self.admit(costs, footprint, due=due)
 
     def admit(

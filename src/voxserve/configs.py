@@ -65,6 +65,9 @@ class SynthesisConfig:
     """Sentences one voice's scheduler may hold."""
     stream_head_seconds: float
     """How much of a stream's first sentence is synthesized first (0: none)."""
+    schedule_stretch: float
+    schedule_max_overtake_seconds: float
+    """When a whole response is due (voxserve.deadlines.first_due)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SynthesisConfig:
@@ -78,4 +81,6 @@ class SynthesisConfig:
             batch_max_wait_ms=settings.batch_max_wait_ms,
             max_queue=settings.max_queue,
             stream_head_seconds=settings.stream_head_seconds,
+            schedule_stretch=settings.schedule_stretch,
+            schedule_max_overtake_seconds=settings.schedule_max_overtake_seconds,
         )

@@ -3,24 +3,20 @@
 - a stream's first sentence is due when it could at best be ready: the request's arrival
   plus its estimated inference time.
 - every sentence of a whole (non-streamed) response is due at the request's arrival plus
-  :data:`WHOLE_STRETCH` times its estimated inference time (plus the ``defer`` the server
-  gives streams' first sentences). Among requests that arrive together the shortest goes
-  first, and under sustained load a short request also overtakes longer ones that
-  arrived a little before it: the order approaches shortest-job-first, which lowers the
-  median wait, while the stretch bounds how long a long request can be overtaken: a
-  request is never starved, because whatever arrives after its due is due after it.
+  :data:`WHOLE_STRETCH` times its estimated inference time, at most
+  :data:`MAX_OVERTAKE_S` (plus the ``defer`` the server gives streams' first sentences).
+  Under sustained load that is nearly shortest first: a short reply overtakes the
+  paragraphs and articles queued before it, which lowers the median, and no request is
+  overtaken by shorter ones for more than MAX_OVERTAKE_S: whatever arrives once a request
+  is due is due after it, so none starves.
   Measured with 16 clients back to back (benchmarks/bench_load.py ``--pattern
-  sustained``), a stretch of 1, plain due order, ran nearly first come first served and
-  its median latency trailed Piper's own server's; docs/performance.md has the figures.
-- a stream's later sentences are due when playback reaches them: first audio plus the
-  duration of the audio before them. That is seconds away for a sentence that plays for
-  seconds, so new requests' first sentences overtake them, until they are about to be
-  late; then they go first, because a gap in audio already playing is worse than a
-  slightly later start.
-- where the engine can split a stream's first sentence, its head is due like the sentence
-  and its rest when the head has played. Under a burst of new streams every head
-  therefore goes before any rest, and the rests before anyone's later sentences, as long
-  as nobody's audio runs dry.
+  sustained``), plain due order (a stretch of 1) ran nearly first come first served, and
+  its median latency trailed Piper's own server's. A model of that loop
+  (benchmarks/model_sustained.py) puts the median at 7.4-7.9 s with a stretch of 1 and
+  0.2-0.6 s with these defaults, for a p95 of 32-34 s instead of 15-17 s: the mean is
+  set by the throughput and no order moves it, so the settings
+  VOXSERVE_SCHEDULE_STRETCH and VOXSERVE_SCHEDULE_MAX_OVERTAKE_SECONDS choose between
+  the median and the tail. docs/performance.md has the measured figures.
 
 The estimates come from :class:`Pace`, which follows what the engine actually does.
 """
@@ -30,18 +26,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 #: How much longer than it could at best take a whole response may wait so that shorter
-#: ones go first: its due time is its arrival plus this many times its inference time.
-WHOLE_STRETCH = 4.0
+#: ones go first: its due time is its arrival plus this many times its inference time...
+WHOLE_STRETCH = 64.0
+#: ... but never more than this many seconds.
+MAX_OVERTAKE_S = 60.0
 
 
-def first_due(costs: Sequence[float], *, whole: bool, start: float, defer: float = 0.0) -> float:
+def first_due(
+    costs: Sequence[float],
+    *,
+    whole: bool,
+    start: float,
+    defer: float = 0.0,
+    stretch: float = WHOLE_STRETCH,
+    max_overtake: float = MAX_OVERTAKE_S,
+) -> float:
     """When a request of per-sentence inference ``costs`` arriving at ``start`` first needs
     the scheduler: every sentence of a whole response, or a stream's first sentence.
+    ``stretch`` and ``max_overtake``: VOXSERVE_SCHEDULE_STRETCH and
+    VOXSERVE_SCHEDULE_MAX_OVERTAKE_SECONDS.
 
     Admission uses it to count only the work that will run before a new request.
     """
     if whole:
-        return start + defer + WHOLE_STRETCH * sum(costs)
+        return start + defer + min(stretch * sum(costs), max_overtake)
     return start + (costs[0] if costs else 0.0)
 
 
@@ -97,6 +105,8 @@ class DueTimes:
         whole: bool,
         start: float,
         defer: float = 0.0,
+        stretch: float = WHOLE_STRETCH,
+        max_overtake: float = MAX_OVERTAKE_S,
     ) -> None:
         """``pause``: the silence after each sentence but the last; ``start``: arrival;
         ``defer``: for a whole response, how much later it is due: streams' first
@@ -105,7 +115,10 @@ class DueTimes:
         self.whole = whole
         self._expected = [pace.audio_seconds(len(s), speed) + pause for s in sentences]
         inference = [pace.inference_seconds(len(s), speed) for s in sentences]
-        self._whole_due = first_due(inference, whole=True, start=start, defer=defer)
+        self._whole_due = first_due(
+            inference, whole=True, start=start, defer=defer, stretch=stretch,
+            max_overtake=max_overtake,
+        )  # fmt: skip
         self._playhead = first_due(inference, whole=False, start=start)
         """When the sentence after the last one sent starts playing."""
         self._next = 0

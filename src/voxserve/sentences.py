@@ -21,7 +21,7 @@ import numpy as np
 
 from voxserve.audio import Resampler, apply_gain
 from voxserve.audio import silence as make_silence
-from voxserve.deadlines import DueTimes
+from voxserve.deadlines import MAX_OVERTAKE_S, WHOLE_STRETCH, DueTimes
 from voxserve.engines.base import Engine, Head
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
@@ -154,10 +154,13 @@ class SentenceStream:
         whole: bool,
         defer: float,
         head_seconds: float,
+        stretch: float = WHOLE_STRETCH,
+        max_overtake: float = MAX_OVERTAKE_S,
     ) -> None:
-        """``whole``: the caller collects every chunk before it sends anything; ``defer``:
-        how much later than it could be done such a request is due; ``head_seconds``: how
-        much of the first sentence comes first (0: whole sentences only)."""
+        """``whole``: the caller collects every chunk before it sends anything; ``defer``,
+        ``stretch`` and ``max_overtake``: when such a request is due (deadlines.first_due);
+        ``head_seconds``: how much of the first sentence comes first (0: whole sentences
+        only)."""
         self._engine = engine
         self._sched = scheduler
         self._plan = plan
@@ -172,6 +175,8 @@ class SentenceStream:
             whole=whole,
             start=time.monotonic(),
             defer=defer,
+            stretch=stretch,
+            max_overtake=max_overtake,
         )
         self._head_seconds = head_seconds
         self._resampler = Resampler(engine.sample_rate, plan.output_rate)

@@ -18,6 +18,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from voxserve.cpus import usable_cores
+from voxserve.deadlines import MAX_OVERTAKE_S, WHOLE_STRETCH
 from voxserve.errors import ConfigError
 from voxserve.settings_services import (
     AsrSettings,
@@ -96,6 +97,17 @@ class Settings(LiveSettings, AsrSettings, WyomingSettings, StorageSettings, Jobs
     batch_size: int = Field(4, ge=1, le=128, validation_alias=_env("BATCH_SIZE", "TTS_BATCH_SIZE"))
     batch_max_wait_ms: float = Field(5.0, ge=0, le=10_000)
     max_queue: int = Field(256, ge=1, le=1_000_000)
+    schedule_stretch: float = Field(
+        WHOLE_STRETCH, ge=1, le=1e6,
+        description="Whole responses are due at arrival + this x their estimated inference "
+        "time (at most VOXSERVE_SCHEDULE_MAX_OVERTAKE_SECONDS): shorter ones go first. 1: "
+        "nearly first come first served.",
+    )  # fmt: skip
+    schedule_max_overtake_seconds: float = Field(
+        MAX_OVERTAKE_S, ge=0, le=3600,
+        description="The longest a whole response may be overtaken by shorter ones: the "
+        "median against the tail under sustained load (docs/performance.md).",
+    )  # fmt: skip
     stream_head_seconds: float = Field(
         1.0, ge=0, le=30,
         description="A stream's first sentence starts playing once this much of it is "

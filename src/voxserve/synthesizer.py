@@ -289,6 +289,8 @@ class Synthesizer:
             engine, self.scheduler(engine), plan, self.metrics,
             whole=whole, defer=defer,
             head_seconds=0.0 if whole else self.config.stream_head_seconds,
+            stretch=self.config.schedule_stretch,
+            max_overtake=self.config.schedule_max_overtake_seconds,
         )  # fmt: skip
         try:
             async for chunk in stream.chunks():

@@ -174,6 +174,8 @@ def create_app(
         lanes=synthesizer.lanes.total if synthesizer else settings.resolved_lanes(),
         max_wait=settings.max_wait_seconds,
         max_queue=settings.max_queue,
+        stretch=settings.schedule_stretch,
+        max_overtake=settings.schedule_max_overtake_seconds,
     )
     admission.on_refused = metrics.admission_refused.inc
     # Read at each scrape: a ticket closed by the middleware (a hang-up) counts at once.
