@@ -24,7 +24,7 @@ reaches the model, and what the reader queued is never planned.
 
 Refusals before the session starts (API key, rate, overload, too many sessions) are HTTP
 answers to the handshake; later errors are an ``error`` event with OpenAI's error object,
-then a close code (:data:`CLOSE_CODES`).
+then a close code (:data:`~voxserve.server.live_protocol.CLOSE_CODES`).
 """
 
 from __future__ import annotations
@@ -34,12 +34,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voxserve import errors as e
@@ -48,15 +47,22 @@ from voxserve.logs import annotate
 from voxserve.metrics import Metrics
 from voxserve.plan import check_params
 from voxserve.server.auth import DEFERRED_KEY
-from voxserve.server.errors import STATUS, error_body, refusal_send, send_error
+from voxserve.server.errors import error_body, refusal_send, send_error
 from voxserve.server.limits import LIVE_PATHS
+from voxserve.server.live_protocol import (
+    CLOSE_CODES,
+    Fatal,
+    LiveStart,
+    from_validation,
+    from_voxserve,
+    invalid,
+    ssml_flag,
+)
 from voxserve.server.live_speaker import END, Document, Speaker, SpeakerGone, Voicing
 from voxserve.server.openai import speech_voice
-from voxserve.server.schemas import SpeechRequest
 from voxserve.server.ssml_routes import wants_ssml
 from voxserve.settings import Settings
 from voxserve.synthesizer import Synthesizer
-from voxserve.text.ssml import parse_ssml
 from voxserve.text.stream import StreamSplitter
 
 log = logging.getLogger(__name__)
@@ -64,85 +70,7 @@ log = logging.getLogger(__name__)
 LIVE_PATH = "/v1/audio/speech/live"
 assert LIVE_PATH in LIVE_PATHS  # the limits middleware rates and gates this path
 
-#: WebSocket close codes (RFC 6455) by what ended the session.
-CLOSE_CODES: Mapping[str, int] = {
-    "done": 1000,  # normal closure, after "done"
-    "invalid": 1008,  # policy violation: a bad message, key, voice or parameter
-    "invalid_json": 1007,  # a text message that is not JSON
-    "binary": 1003,  # unsupported data: the client sent a binary message
-    "too_big": 1009,  # a delta or the session's text over its limit
-    "overloaded": 1013,  # try again later
-    "internal": 1011,  # the server failed
-}
-
 router = APIRouter(tags=["live"])
-
-
-class LiveStart(SpeechRequest):
-    """The session's first message: the speech request's fields, without ``input``."""
-
-    type: Literal["start"]
-    input: str = Field("", description="Text to begin with (more comes in text messages).")
-    response_format: str = Field("pcm", description="Audio format of the session's stream.")
-    api_key: str | None = Field(
-        None, repr=False, description="The API key, for clients that cannot send headers."
-    )
-
-
-class _Fatal(Exception):
-    """The session must end with an error event and ``close``."""
-
-    def __init__(self, close: int, body: dict[str, Any]) -> None:
-        super().__init__(body["error"]["message"])
-        self.close = close
-        self.body = body
-
-
-def _invalid(
-    message: str, code: str, param: str | None = None, *, close: str = "invalid"
-) -> _Fatal:
-    return _Fatal(CLOSE_CODES[close], error_body(message, "invalid_request_error", code, param))
-
-
-def _from_voxserve(exc: e.VoxserveError) -> _Fatal:
-    status, type_ = next((s, t) for cls, s, t in STATUS if isinstance(exc, cls))
-    if isinstance(exc, e.Overloaded):
-        close = "overloaded"
-    elif isinstance(exc, e.TextTooLong):
-        close = "too_big"
-    elif status >= 500:
-        log.error("live session failed: %s", exc.message)
-        close = "internal"
-    else:
-        close = "invalid"
-    body = error_body(exc.message, type_, exc.code, exc.param)
-    if isinstance(exc, e.Overloaded):
-        body["error"]["retry_after"] = exc.retry_after
-    return _Fatal(CLOSE_CODES[close], body)
-
-
-def _from_validation(exc: ValidationError) -> _Fatal:
-    first = exc.errors()[0]
-    param = ".".join(str(p) for p in first["loc"]) or None
-    if first["type"] == "literal_error" and param == "type":
-        return _invalid(
-            'The first message must be {"type": "start", ...}.', "invalid_message", "type"
-        )
-    return _invalid(f"Invalid value for {param!r}: {first['msg']}.", "invalid_value", param)
-
-
-def _ssml_flag(data: dict[str, Any]) -> bool:
-    """A text message's ``ssml``: its delta is one whole SSML document (checked here, so
-    that an error names the message's field)."""
-    flag = data.get("ssml", False)
-    if not isinstance(flag, bool):
-        raise _invalid('"ssml" must be true or false.', "invalid_value", "ssml")
-    if flag:
-        try:
-            parse_ssml(data["delta"])
-        except e.InvalidSsml as exc:
-            raise e.InvalidSsml(exc.message, param="delta") from None
-    return flag
 
 
 def install(app: FastAPI) -> None:
@@ -242,19 +170,19 @@ class _Session:
                 await speaker.send_json(self._done(speaker))
         except TimeoutError:
             seconds = self.settings.live_max_session_seconds
-            fatal = _invalid(
+            fatal = invalid(
                 f"The session reached its limit of {seconds:g} seconds; start another to go on.",
                 "session_too_long",
             )
             return await self._fail(fatal)
-        except _Fatal as fatal:
+        except Fatal as fatal:
             return await self._fail(fatal)
         except (WebSocketDisconnect, SpeakerGone):
             self.metrics.abandoned.labels("disconnected").inc()
             log.info("live session: client disconnected; cancelling its work")
             return "disconnected"
         except e.VoxserveError as exc:
-            return await self._fail(_from_voxserve(exc))
+            return await self._fail(from_voxserve(exc))
         finally:
             if speaker is not None:
                 speaker.close()
@@ -271,7 +199,7 @@ class _Session:
             "usage": {"input_tokens": chars, "output_tokens": 0, "total_tokens": chars},
         }
 
-    async def _fail(self, fatal: _Fatal) -> Literal["error", "disconnected"]:
+    async def _fail(self, fatal: Fatal) -> Literal["error", "disconnected"]:
         annotate(error=fatal.body["error"]["code"], close=fatal.close)
         try:
             await asyncio.wait_for(
@@ -296,13 +224,13 @@ class _Session:
         try:
             data = await asyncio.wait_for(self._message(), timeout)
         except TimeoutError:
-            raise _invalid(
+            raise invalid(
                 f"No start message within {timeout:g} seconds.", "request_timeout", "type"
             ) from None
         try:
             start = LiveStart.model_validate(data)
         except ValidationError as exc:
-            raise _from_validation(exc) from None
+            raise from_validation(exc) from None
         self._authenticate(start.api_key)
         try:
             fmt = get_format(start.response_format)
@@ -328,7 +256,7 @@ class _Session:
                 if not key
                 else "Invalid API key."
             )
-            raise _Fatal(
+            raise Fatal(
                 CLOSE_CODES["invalid"],
                 error_body(message, "authentication_error", "invalid_api_key"),
             )
@@ -343,7 +271,7 @@ class _Session:
             raise WebSocketDisconnect(message.get("code", 1000))
         text = message.get("text")
         if text is None:
-            raise _invalid(
+            raise invalid(
                 "Send JSON text messages; binary messages are not taken.",
                 "invalid_message",
                 close="binary",
@@ -351,11 +279,11 @@ class _Session:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError):
-            raise _invalid(
+            raise invalid(
                 "A message is not valid JSON.", "invalid_json", close="invalid_json"
             ) from None
         if not isinstance(data, dict):
-            raise _invalid('A message must be a JSON object with a "type".', "invalid_message")
+            raise invalid('A message must be a JSON object with a "type".', "invalid_message")
         return data
 
     async def _converse(self, speaker: Speaker) -> None:
@@ -393,9 +321,9 @@ class _Session:
         if kind == "text":
             delta = data.get("delta")
             if not isinstance(delta, str):
-                raise _invalid('A text message needs "delta": a string.', "invalid_value", "delta")
+                raise invalid('A text message needs "delta": a string.', "invalid_value", "delta")
             self._count(delta, "delta")
-            if _ssml_flag(data):  # a whole document, after what came before it
+            if ssml_flag(data):  # a whole document, after what came before it
                 self._queue(speaker, self.splitter.flush())
                 speaker.queue(Document(delta), time.monotonic())
             else:
@@ -407,7 +335,7 @@ class _Session:
             speaker.queue(END)
             self.ended = True
         else:
-            raise _invalid(
+            raise invalid(
                 f"Unknown message type {kind!r}: send text, flush or end.",
                 "invalid_message",
                 "type",
@@ -416,7 +344,7 @@ class _Session:
     def _count(self, text: str, param: str) -> None:
         limit = self.settings.max_input_chars
         if len(text) > limit:
-            raise _invalid(
+            raise invalid(
                 f"A message's text has {len(text)} characters; the limit is {limit}.",
                 "input_too_long",
                 param,
@@ -424,7 +352,7 @@ class _Session:
             )
         self.characters += len(text)
         if self.characters > self.settings.live_max_session_chars:
-            raise _invalid(
+            raise invalid(
                 f"The session sent more than {self.settings.live_max_session_chars} characters; "
                 "start another to go on.",
                 "session_too_large",
