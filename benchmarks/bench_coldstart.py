@@ -21,15 +21,18 @@ b. **Scale from zero**: ``python -m voxserve serve`` is started at the moment th
 model already there (one start, not counted, saves it), no readiness polling beside the
 request (a platform's probe would compete with it on 2 cores), ``--starts`` starts; exec to
 the first audio byte, to the whole answer, and RSS then. -> results/coldstart-scale-from-zero.json.
+With ``--against DIR`` the starts alternate with another source tree, for a before/after
+on the same load: ``git archive REV src | tar -x -C DIR`` makes one.
 
 Run: ``.venv/bin/python benchmarks/bench_coldstart.py [--quick] [--starts N]
-[--mode all|scale-from-zero] [--label L] [--out PATH]`` -> results/coldstart.json.
+[--mode all|scale-from-zero] [--against DIR] [--label L] [--out PATH]`` -> results/coldstart.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -315,34 +318,79 @@ def one_start(cache_dir: Path, *, timeout: float = 120, probe: bool = True) -> d
 
 
 def scale_from_zero(args: argparse.Namespace) -> None:
-    """Part b alone, with the saved model present and no readiness polling."""
+    """Part b alone, with the saved model present and no readiness polling. With
+    ``--against DIR`` (a source tree: DIR/src/voxserve), starts alternate between DIR and
+    this checkout, in turn first, so both see the same load; paired differences too."""
     starts = 2 if args.quick else args.starts
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="voxserve-coldstart-") as tmp:
-        one_start(Path(tmp), probe=False)  # saves the optimized model; not counted
-        runs = [one_start(Path(tmp), probe=False) for _ in range(starts)]
+    trees = {"this": None}
+    if args.against is not None:
+        trees = {"against": (args.against / "src").resolve(), "this": None}
     keys = ("first_audio_s", "answer_s", "rss_after_answer_mb", "sigterm_exit_s")
-    table = {k: summary([r[k] for r in runs], digits=3) for k in keys}
-    table["exit_codes"] = sorted({int(r["exit_code"]) for r in runs})
-    print_table(
-        f"Scale from zero ({args.label or 'this tree'}), {starts} starts, saved model present",
-        ["", "median", "min", "max"],
-        [(k, table[k]["median"], table[k]["min"], table[k]["max"]) for k in keys],
-    )
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory(prefix="voxserve-coldstart-") as tmp:
+
+        def start(name: str) -> dict[str, float]:
+            source = trees[name]
+            with python_path(source):
+                return one_start(Path(tmp) / name, probe=False)
+
+        for name in trees:
+            start(name)  # saves the optimized model; not counted
+        for i in range(starts):
+            for name in list(trees)[:: 1 if i % 2 == 0 else -1]:
+                runs[name].append(start(name) | {"load_1m": os.getloadavg()[0]})
+    tables = {}
+    for name in trees:
+        tables[name] = {k: summary([r[k] for r in runs[name]], digits=3) for k in keys}
+        tables[name]["exit_codes"] = sorted({int(r["exit_code"]) for r in runs[name]})
+        print_table(
+            f"Scale from zero ({name}), {starts} starts, saved model present",
+            ["", "median", "min", "max"],
+            [(k, tables[name][k]["median"], tables[name][k]["min"], tables[name][k]["max"])
+             for k in keys],
+        )  # fmt: skip
+    results: dict[str, Any] = {
+        "label": args.label,
+        # The directory's name only: a result names no machine's paths.
+        "against": args.against.name if args.against else None,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "scale_from_zero": tables["this"],
+        "samples": runs["this"],
+    }
+    if args.against is not None:
+        diffs = [
+            b["first_audio_s"] - a["first_audio_s"]
+            for a, b in zip(runs["against"], runs["this"], strict=True)
+        ]
+        results["against_tree"] = {"scale_from_zero": tables["against"], "samples": runs["against"]}
+        results["first_audio_this_minus_against_s"] = summary(diffs, digits=3)
+        print(f"\nfirst audio, this - against, paired: median {median(diffs):+.3f} s, "
+              f"{sum(d < 0 for d in diffs)} of {len(diffs)} pairs faster here")  # fmt: skip
     path = write_result(
         "coldstart-scale-from-zero",
         quick=args.quick,
         config={"starts": starts, "text": TEXT, "env": BENCH_ENV | ENV, "probe": False},
-        results={
-            "label": args.label,
-            "load_average_before": [round(x, 2) for x in load_before],
-            "scale_from_zero": table,
-            "samples": runs,
-        },
+        results=results,
         targets={"first_audio_s": GOAL_FIRST_AUDIO_S},
         out=args.out,
     )
     print(f"\nwrote {path}")
+
+
+@contextlib.contextmanager
+def python_path(source: Path | None) -> Iterator[None]:
+    """Children started inside import voxserve from ``source`` (None: this checkout)."""
+    before = os.environ.get("PYTHONPATH")
+    if source is not None:
+        os.environ["PYTHONPATH"] = str(source)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 def repeat(n: int, fn: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -358,6 +406,10 @@ def main() -> None:
     parser.add_argument(
         "--mode", choices=("all", "scale-from-zero"), default="all",
         help="all (default): the phases and the serve starts with both model caches",
+    )  # fmt: skip
+    parser.add_argument(
+        "--against", type=Path, default=None,
+        help="scale-from-zero: alternate with this source tree (e.g. `git archive REV src`)",
     )  # fmt: skip
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
