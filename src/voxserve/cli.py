@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voxserve import cli_jobs, cli_lexicon, cli_say, cli_transcribe
+from voxserve import cli_jobs, cli_lexicon, cli_quantize, cli_say, cli_transcribe
 from voxserve.errors import InvalidParameter, VoxserveError
 
 EPILOG = """examples:
@@ -102,21 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache_sub.add_parser("stats", help="entries and size, as JSON")
     cache_sub.add_parser("clear", help="remove every entry")
 
-    quantize = sub.add_parser(
-        "quantize",
-        help="make an INT8 copy of a Piper voice and compare it with the original",
-        description="Dynamically quantize a Piper voice's weights to unsigned 8-bit (QUInt8), "
-        "copy its .onnx.json beside the output, then synthesize a few sentences with both "
-        "voices and report size, real-time factor and word error rate (Whisper, with the "
-        "'asr' extra), so the trade-off is visible before deploying it.",
-    )
-    quantize.add_argument(
-        "input", type=Path, help="the Piper voice (.onnx, with .onnx.json beside)"
-    )
-    quantize.add_argument("output", type=Path, help="where to write the quantized .onnx")
-    quantize.add_argument("--no-report", action="store_true", help="skip the comparison")
-    quantize.add_argument("--json", action="store_true", help="print the report as JSON")
-
+    cli_quantize.add_parser(sub)
     cli_transcribe.add_parser(sub)
     cli_jobs.add_parser(sub)
     cli_lexicon.add_parser(sub)
@@ -164,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "cache":
             return asyncio.run(cmd_cache(args))
         if args.command == "quantize":
-            return cmd_quantize(args)
+            return cli_quantize.cmd_quantize(args)
         if args.command == "transcribe":
             return cli_transcribe.cmd_transcribe(args)
         if args.command == "jobs":
@@ -267,28 +253,6 @@ async def cmd_cache(args: argparse.Namespace) -> int:
                 return 1
     finally:
         await cache.close()
-    return 0
-
-
-def cmd_quantize(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from voxserve.engines.quantize import compare, quantize_voice
-
-    target = quantize_voice(args.input, args.output)
-    print(f"wrote {target} and {target.name}.json", file=sys.stderr)
-    if args.no_report:
-        return 0
-    report = compare(args.input, target)
-    if args.json:
-        print(json.dumps({**dataclasses.asdict(report), "speedup": report.speedup}, indent=2))
-        return 0
-    rows = (("original", report.original), ("quantized", report.quantized))
-    print(f"{'':10} {'size MB':>8} {'RTF':>7} {'WER %':>6}")
-    for name, fig in rows:
-        wer = "n/a" if fig.wer is None else f"{fig.wer * 100:.1f}"
-        print(f"{name:10} {fig.size_bytes / 1e6:8.1f} {fig.rtf:7.3f} {wer:>6}")
-    print(f"speed-up {report.speedup:.2f}x")
     return 0
 
 
