@@ -12,7 +12,6 @@ before the word error rate, except the word acronyms that are said as words (NAS
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,8 +20,8 @@ import numpy as np
 import pytest
 
 from asr import word_error_rate
+from judge import letters_apart as _letters_apart
 from voxserve import Settings, SynthesisParams, SynthesisRequest, Synthesizer
-from voxserve.text.en_codes import WORD_ACRONYMS
 
 if TYPE_CHECKING:
     from asr import Transcriber
@@ -81,30 +80,6 @@ acronym rules of voxserve/text/en_codes.py (per sentence 0.182 0 0 0 0.143 0.500
 "UNESCO" as "Anesco", "58213" as "58230"), 0.005 after (one error: "and" heard "in").
 0.03 fails when one sentence gains a 3-word error.
 """
-
-_CAPITALS = re.compile(r"\b[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?\b")
-_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th|s)")
-_WORD_ACRONYMS = {w.upper() for w in WORD_ACRONYMS}
-
-
-def _letters_apart(text: str) -> str:
-    """ "FBI", "F.B.I." and "F-B-I" -> "F B I"; "XKQ7PD" -> "X K Q 7 P D"; "PDFs" ->
-    "P D F s"; words, numbers and word acronyms stay."""
-
-    def split(match: re.Match[str]) -> str:
-        token = match[0]
-        bare = token.replace(".", "").replace("-", "")
-        core = bare[:-1] if bare.endswith("s") else bare
-        if token.isalnum() and re.search(r"\d", core) and not _ORDINAL.fullmatch(core):
-            core = bare = core.upper()  # "xkq7PD": a code, whatever its case
-        if core.isdecimal() or core in _WORD_ACRONYMS or not re.fullmatch(r"[A-Z0-9]+", core):
-            return token
-        if len(core) < 2 and bare == core and "-" not in token and "." not in token:
-            return token
-        parts = re.findall(r"\d+|[A-Z]", core)
-        return " ".join(parts) + (" s" if bare.endswith("s") and bare != core else "")
-
-    return _CAPITALS.sub(split, text)
 
 
 def score(reference: str, heard: str) -> float:

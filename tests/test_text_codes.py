@@ -23,11 +23,11 @@ pytestmark = pytest.mark.inprocess
         ("the OECD's report", "the oh-ee-see-dee's report"),
         ("WHO and USA", "double-you-aitch-oh and you-ess-eh"),
         ("IEEE", "eye-ee-ee-ee"),
-        # left alone: word-shaped, emphasis, Roman numerals, AM/PM, OK, shouting
+        # left alone: word-shaped, emphasis, Roman numerals, OK, shouting; PM after a time
         ("ASAP", "ASAP"),
         ("do NOT go", "do NOT go"),
         ("World War II", "World War II"),
-        ("at 3 PM", "at three PM"),
+        ("at 3 PM", "at three pee-em"),
         ("It is OK.", "It is OK."),
         ("STOP THE CAR RIGHT NOW", "STOP THE CAR RIGHT NOW"),
         ("5 GB", "five gigabytes"),
@@ -110,3 +110,25 @@ def test_letters_names_each_letter_as_espeak_says_it() -> None:
     assert letters("AW") == "eh-double-you"
     assert letters("PDF", plural=True) == "pee-dee-efs"
     assert letters("XS", plural=True) == "ex-esses"
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("Her ID number is 48213.", "Her eye-dee number is four eight two one three."),
+        ("her PIN is 7716", "her pin is seven seven one six"),
+        ("the code was 4412", "the code was four four one two"),
+        ("the number is 12345", "the number is one two three four five"),
+        ("the ticket was 2020", "the ticket was twenty twenty"),
+        ("Call 555-0142 now.", "Call five five five, zero one four two now."),
+        ("from 150-2000 meters", "from one hundred fifty to two thousand meters"),
+        ("pages 300-1000", "pages three hundred to one thousand"),
+        ("at 7:15 am", "at seven fifteen eh-em"),
+    ],
+)
+def test_codes_after_is_local_phone_numbers_and_am_by_its_letters(
+    written: str, spoken: str
+) -> None:
+    """Round-trip fixes (tests/test_roundtrip_speech.py): "PIN is 7716" was a quantity,
+    "555-0142" a range, "seven fifteen AM" heard "seven fifty NAM"."""
+    assert normalize_en(written) == spoken

@@ -58,14 +58,14 @@ CASES = [
     ("on 5 Nov. We left", "on the fifth of November. We left"),
     ("Jan 2026", "January twenty twenty-six"),
     # times
-    ("3:30 pm", "three thirty PM"),
+    ("3:30 pm", "three thirty pee-em"),
     ("15:05", "fifteen oh five"),
-    ("9:00 am", "nine AM"),
+    ("9:00 am", "nine eh-em"),
     ("12:00", "twelve o'clock"),
     ("18:00", "eighteen hundred"),
     ("10:15:30", "ten fifteen and thirty seconds"),
-    ("Meet at 9am.", "Meet at nine AM."),
-    ("at 5 p.m. Then we ate", "at five PM. Then we ate"),
+    ("Meet at 9am.", "Meet at nine eh-em."),
+    ("at 5 p.m. Then we ate", "at five pee-em. Then we ate"),
     ("3:30-4:30", "three thirty to four thirty"),
     # ordinals, decades and years
     ("1st 2nd 3rd 21st", "first second third twenty-first"),
@@ -170,7 +170,7 @@ def test_normalize_en_reads_a_whole_sentence() -> None:
     text = "Dr. Smith paid $3.50 on 2026-11-24 at 3:30 pm; it was 12.5% off."
     assert normalize_en(text) == (
         "Doctor Smith paid three dollars and fifty cents on November twenty-fourth, "
-        "twenty twenty-six at three thirty PM; it was twelve point five percent off."
+        "twenty twenty-six at three thirty pee-em; it was twelve point five percent off."
     )
 
 

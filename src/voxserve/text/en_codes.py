@@ -16,7 +16,7 @@ People read a code the way its kind is read, not as a quantity:
 - a PIN, ID, order, account or other reference number of five digits or more (four
   after PIN, ID, code, passcode, password, "number" or a colon, where it cannot be a
   year: "in case 2020"), and any "number" of five or more, is read digit by digit ("PIN
-  4071": "four zero seven one").
+  4071", "her PIN is 4071": "four zero seven one").
 
 Letters are written as their names ("bee eh"), as `spell` does for ``say-as``: a letter
 alone is often read as a word ("A" as "uh").
@@ -195,8 +195,12 @@ def _keyword_pairs(match: re.Match[str]) -> str:
 _FOUR_DIGIT_KEYS = ("pin", "id", "code", "number", "passcode", "password", ":")
 
 
+_LINK = re.compile(r"[ ](?:is|was|are|were)\Z", re.IGNORECASE)
+
+
 def _keyword_digits(match: re.Match[str]) -> str:
-    if len(match["num"]) == 4 and not match["key"].lower().endswith(_FOUR_DIGIT_KEYS):
+    key = _LINK.sub("", match["key"])  # "PIN is 7716" as "PIN 7716"
+    if len(match["num"]) == 4 and not key.lower().endswith(_FOUR_DIGIT_KEYS):
         return match[0]
     return f"{match['key']} {digits(match['num'])}"
 
@@ -238,13 +242,15 @@ CODE_RULES: tuple[Rule, ...] = (
     # "order 58213", "PIN 4071", "order number 58213" ("#" is "number" by now)
     (
         re.compile(
-            rf"(?<![\w-])(?P<key>{_DIGIT_KEYS}(?:[ ](?i:number))?:?)[ ]"
-            rf"(?P<num>\d{{4,}}){_NOT_BEFORE}"
+            rf"(?<![\w-])(?P<key>{_DIGIT_KEYS}(?:[ ](?i:number))?(?:[ ](?i:is|was|are|were))?:?)"
+            rf"[ ](?P<num>\d{{4,}}){_NOT_BEFORE}"
         ),
         _keyword_digits,
     ),
     (
-        re.compile(rf"(?<![\w-])(?P<key>(?i:number))[ ](?P<num>\d{{5,}}){_NOT_BEFORE}"),
+        re.compile(
+            rf"(?<![\w-])(?P<key>(?i:number)(?:[ ](?i:is|was))?)[ ](?P<num>\d{{5,}}){_NOT_BEFORE}"
+        ),
         _keyword_digits,
     ),
     # "flight DL 1005", "BA 2490", "flight U2 814"

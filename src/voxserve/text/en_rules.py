@@ -195,6 +195,12 @@ def _phone(match: re.Match[str]) -> str:
     return f"plus {spoken}" if match[0].startswith("+") else spoken
 
 
+def _local_phone(match: re.Match[str]) -> str:
+    if match[0].endswith("00") and match[0][4] != "0":
+        return match[0]  # "300-1000": a range
+    return _phone(match)
+
+
 def _iso_date(match: re.Match[str]) -> str:
     month, day = int(match["m"]), int(match["d"])
     if not (1 <= month <= 12 and 1 <= day <= 31):
@@ -234,8 +240,9 @@ def _month_year(match: re.Match[str]) -> str:
 def _meridiem(match: re.Match[str]) -> str:
     if not match["ampm"]:
         return ""
-    # Capitals: espeak spells "AM" as letters, but says a lowercase "a m" as the article.
-    spoken = " AM" if match["ampm"][0] in "aA" else " PM"
+    # By their letters' names (en_codes.LETTER_NAMES): espeak says "a m" as the article,
+    # and "AM" as "uh-em", which Whisper heard as "fifty NAM" after "seven fifteen".
+    spoken = " eh-em" if match["ampm"][0] in "aA" else " pee-em"
     if match["ampm"].endswith(".") and ends_sentence(match.string, match.end()):
         spoken += "."
     return spoken
@@ -338,6 +345,14 @@ PHONE_AND_DATE_RULES: tuple[Rule, ...] = (
         _phone,
     ),
     (re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]\d{1,4}){2,5}(?![\w-])"), _phone),
+    # A local number, "555-0142": three digits (an exchange starts with 2-9), a hyphen,
+    # four. A range after "from" or "between", or to a round number ("300-1000").
+    (
+        re.compile(
+            r"(?<![\w+.,$€£-])(?<!(?i:from) )(?<!(?i:between) )[2-9]\d{2}-\d{4}(?![\w-]|[.,]\d)"
+        ),
+        _local_phone,
+    ),
     (re.compile(r"(?<![\w.,-])(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?![\w-])"), _iso_date),
 )
 """Phone numbers and ISO dates, read before their hyphens can look like ranges."""
