@@ -167,7 +167,9 @@ class DockerEngine:
                     self.remove_everything()
                     # Keep the cache bounded: superseded image builds and old build layers.
                     self.docker("image", "prune", "-f")
-                    self.docker("builder", "prune", "-f", "--keep-storage", "2gb")
+                    # 5 GB: the amd64 and the arm64 images' layers (the arm64 one, built
+                    # under emulation, is the one worth keeping).
+                    self.docker("builder", "prune", "-f", "--keep-storage", "5gb")
                 self._end(self._process.pid, self._process)
             containerd = self.run_dir / "exec" / "containerd" / "containerd.pid"
             with contextlib.suppress(OSError, ValueError):
@@ -194,9 +196,10 @@ class DockerEngine:
             return ""
 
     def _take_lock(self) -> None:
-        """One engine per data root at a time: a second run waits up to 10 minutes."""
+        """One engine per data root at a time: a second run waits up to 60 minutes (the
+        arm64 part alone, built and run under emulation, took 15-20 minutes here)."""
         self._lock = (self.data_root.parent / "docker.lock").open("w")
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 3600
         while True:
             try:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
