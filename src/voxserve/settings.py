@@ -79,7 +79,7 @@ class Settings(LiveSettings, AsrSettings, WyomingSettings, StorageSettings, Jobs
     lexicon: Annotated[tuple[Path, ...], NoDecode] = Field(
         (),
         description="Pronunciation lexicon files, comma-separated (docs/lexicon.md); "
-        "reloaded by POST /admin/lexicon/reload.",
+        "reloaded by POST /admin/lexicon/reload or SIGHUP.",
     )
 
     # Inference
