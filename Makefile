@@ -67,11 +67,11 @@ test-fast: setup-dev  ## the tests without speech recognition and containers
 image:  ## build the container image $(IMAGE) (BASE_IMAGE=..., EXTRAS=gpu)
 	$(DOCKER) build --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg EXTRAS=$(EXTRAS) -t $(IMAGE) .
 
-secrets: deploy/secrets/tts_api_key deploy/secrets/grafana_admin_password  ## random API key and Grafana password for compose.yaml
+secrets: deploy/secrets/tts_api_key deploy/secrets/grafana_admin_password deploy/secrets/storage_access_key deploy/secrets/storage_secret_key  ## random API key, Grafana password and object store keys for compose.yaml
 
 # Readable inside the containers (they run as other users); the directory keeps other
 # users of this machine out.
-deploy/secrets/tts_api_key deploy/secrets/grafana_admin_password:
+deploy/secrets/tts_api_key deploy/secrets/grafana_admin_password deploy/secrets/storage_access_key deploy/secrets/storage_secret_key:
 	@chmod 700 deploy/secrets
 	@umask 022 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
 	@echo "wrote $@"
@@ -97,6 +97,7 @@ bench: setup-dev  ## benchmarks; results as JSON (and PNG) in benchmarks/results
 	$(BIN)/python benchmarks/bench_wyoming.py
 	$(BIN)/python benchmarks/bench_asr.py
 	$(BIN)/python benchmarks/bench_coldstart.py
+	$(BIN)/python benchmarks/bench_jobs.py
 
 # RELIABILITY_ARGS: e.g. --quick, --only overload,soak, --server-env VOXSERVE_MAX_WAIT_SECONDS=5
 reliability: setup-dev  ## overload, abuse and failure scenarios on a real server; JSON in reliability/results/

