@@ -1,4 +1,5 @@
-"""The compose stack for real: nginx -> 4 voxserve replicas -> redis, and prometheus.
+"""The compose stack for real: nginx -> 4 voxserve replicas -> redis, jobqueue and
+objectstore, and prometheus.
 
 ``docker compose up --wait`` brings up compose.yaml unchanged, except for what the
 environment may set anyway: the API key file, the published port (127.0.0.1, a free one)
@@ -28,7 +29,8 @@ pytestmark = pytest.mark.containers
 
 PROJECT = "vxtest"
 API_KEY = "stack-test-key"
-SERVICES = ["nginx", "voxserve", "redis", "prometheus"]  # all of compose.yaml but grafana
+# All of compose.yaml but grafana.
+SERVICES = ["nginx", "voxserve", "redis", "jobqueue", "objectstore", "prometheus"]
 REPLICAS = 4
 STREAM_BODY = {"model": "tts-1", "voice": "alloy", "response_format": "wav", "stream": True}
 
@@ -84,6 +86,8 @@ def stack(
     secrets = tmp_path_factory.mktemp("secrets")
     (secrets / "tts_api_key").write_text(f"{API_KEY}\n")
     (secrets / "grafana_admin_password").write_text("unused-in-this-test\n")
+    (secrets / "storage_access_key").write_text("stack-test-access\n")
+    (secrets / "storage_secret_key").write_text("stack-test-secret-key-0123456789\n")
     for path in secrets.iterdir():
         path.chmod(0o644)  # the replicas run as uid 10001
     port = free_port()
@@ -91,6 +95,8 @@ def stack(
         **engine.env,
         "TTS_API_KEY_FILE": str(secrets / "tts_api_key"),
         "GRAFANA_ADMIN_PASSWORD_FILE": str(secrets / "grafana_admin_password"),
+        "STORAGE_ACCESS_KEY_FILE": str(secrets / "storage_access_key"),
+        "STORAGE_SECRET_KEY_FILE": str(secrets / "storage_secret_key"),
         "VOXSERVE_BIND": "127.0.0.1",
         "VOXSERVE_HTTP_PORT": str(port),
         "GRAFANA_PORT": str(free_port()),
@@ -227,6 +233,8 @@ def test_metrics_port_is_published_nowhere(stack: Stack) -> None:
         "nginx": [("80/tcp", "127.0.0.1")],
         "voxserve": [],
         "redis": [],
+        "jobqueue": [],
+        "objectstore": [],
         "prometheus": [],
     }
     response = httpx.get(
@@ -282,6 +290,51 @@ def test_a_recording_larger_than_a_json_body_is_transcribed_through_nginx(
     )
     assert response.status_code == 200, response.text
     assert word_error_rate(" ".join([text] * 5), response.json()["text"]) <= 0.15
+
+
+def test_a_job_through_the_stack_lands_in_its_object_store(stack: Stack) -> None:
+    """A job posted through nginx: its chunks on jobqueue's stream, its result in
+    objectstore's bucket (rclone serve s3), fetched by its presigned URL from inside the
+    internal network, the only place that resolves it."""
+    text = " ".join(f"Paragraph {n} of a long text, spoken by the stack." for n in range(40))
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    answer = httpx.post(
+        f"{stack.url}/v1/audio/jobs",
+        json={"input": text, "voice": "alloy", "response_format": "wav", "timestamps": "vtt"},
+        headers=headers, timeout=60,
+    )  # fmt: skip
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    state: dict[str, Any] = {}
+
+    def ended() -> bool:  # any replica answers: the job is in jobqueue
+        reply = httpx.get(f"{stack.url}/v1/audio/jobs/{job_id}", headers=headers, timeout=30)
+        state.update(reply.json())
+        return state["status"] not in ("queued", "running")
+
+    wait_for(ended, timeout=240, what="the job to end")
+    assert state["status"] == "succeeded", state
+    result = state["result"]
+    assert result["url"].startswith("http://objectstore:9000/voxserve/voxserve/jobs/")
+    fetch = (
+        "import sys, urllib.request; "
+        "sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())"
+    )
+    audio = subprocess.run(
+        [stack.engine.cli, "compose", "-p", PROJECT, "exec", "-T", "voxserve",
+         "python", "-c", fetch, result["url"]],
+        env=stack.env, capture_output=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert len(audio) == result["bytes"]
+    samples, rate = soundfile.read(io.BytesIO(audio))
+    assert len(samples) / rate == pytest.approx(result["duration_seconds"], abs=0.01)
+    fetch_text = (
+        "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+    )
+    captions = stack.compose(
+        "exec", "-T", "voxserve", "python", "-c", fetch_text, result["timestamps"]["url"]
+    ).stdout
+    assert captions.startswith("WEBVTT")
 
 
 def test_compose_down_leaves_nothing_behind(stack: Stack) -> None:
