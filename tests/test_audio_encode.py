@@ -40,6 +40,7 @@ from voxserve.audio import (
     AudioFormat,
     FileEncoder,
     StreamEncoder,
+    carries_chapters,
     encode,
     format_from_path,
     get_format,
@@ -171,6 +172,31 @@ def test_a_file_encoded_piece_by_piece_is_the_whole_file(
     if fmt == "wav":
         assert data[4:8] == struct.pack("<I", len(data) - 8)
         assert data[40:44] == struct.pack("<I", len(data) - 44)
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_chapters_are_written_where_the_container_carries_them(tone: ToneFactory, fmt: str) -> None:
+    """mp3 (ID3 CHAP) and opus (Ogg CHAPTERxx) hold the chapters FileEncoder is given, as
+    FFmpeg reads them back; the other formats are written without them, the same audio."""
+    rate = 22_050
+    signal = tone(rate)
+    chapters = [("Opening", 0.0, 0.25), ("The rest", 0.25, signal.size / rate)]
+    with tempfile.TemporaryFile() as file:
+        encoder = FileEncoder(fmt, rate, file, chapters=chapters)
+        encoder.feed(signal)
+        encoder.finish()
+        file.seek(0)
+        data = file.read()
+    assert carries_chapters(FORMATS[fmt]) == (fmt in ("mp3", "opus"))
+    if fmt == "pcm":
+        return
+    with av.open(io.BytesIO(data)) as container:
+        found = [
+            (c["metadata"]["title"], float(c["start"] * c["time_base"]))
+            for c in container.chapters()
+        ]
+    expected = [(title, start) for title, start, _end in chapters]
+    assert found == (expected if carries_chapters(FORMATS[fmt]) else [])
 
 
 def test_output_rates() -> None:
