@@ -177,7 +177,7 @@ def test_a_file_encoded_piece_by_piece_is_the_whole_file(
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 def test_chapters_are_written_where_the_container_carries_them(tone: ToneFactory, fmt: str) -> None:
     """mp3 (ID3 CHAP) and opus (Ogg CHAPTERxx) hold the chapters FileEncoder is given, as
-    FFmpeg reads them back; the other formats are written without them, the same audio."""
+    FFmpeg reads them back; the other formats are written without them."""
     rate = 22_050
     signal = tone(rate)
     chapters = [("Opening", 0.0, 0.25), ("The rest", 0.25, signal.size / rate)]
