@@ -45,10 +45,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "wyoming": {"enabled": True},
     },
     "knative": {"knative": {"enabled": True}},
+    "knative-objectstore": {"knative": {"enabled": True}, "objectStore": {"enabled": True}},
     "knative-everything": {
         "knative": {"enabled": True, "minScale": 1, "containerConcurrency": 16},
         "voices": {"existingClaim": "voxserve-voices"},
         "redis": {"url": "rediss://cache.internal:6380/1", "passwordSecret": "redis-auth"},
+        "storage": {"bucket": "speech", "existingSecret": "bucket-keys"},
         "imagePullSecrets": [{"name": "regcred"}],
         # Each of these renders nothing under Knative.
         "ingress": {"enabled": True, "hosts": [{"host": "tts.example.com", "paths": []}]},
@@ -222,6 +224,8 @@ def test_knative_service_replaces_deployment_service_and_autoscaler() -> None:
         assert container[probe]["periodSeconds"] == 1
     volumes = {v["name"]: v for v in template["spec"]["volumes"]}
     assert volumes["api-keys"]["secret"]["defaultMode"] == 0o444  # no fsGroup
+    assert volumes["storage-keys"]["secret"]["defaultMode"] == 0o444
+    assert volumes["storage-keys"]["secret"]["secretName"] == "bucket-keys"
     assert volumes["voices"]["persistentVolumeClaim"]["claimName"] == "voxserve-voices"
 
     plain = objects(VALUE_SETS["knative"])
