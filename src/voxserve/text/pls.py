@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from xml.parsers import expat
 
 from voxserve.errors import InvalidLexicon
+from voxserve.text.xmlsafe import Refused, new_parser, parse, refusal
 
 __all__ = ["MAX_PLS_BYTES", "Pronunciation", "parse_pls", "to_lexicon"]
 
@@ -46,10 +47,6 @@ class Pronunciation:
     """Where its lexeme starts in the file."""
 
 
-class _Refused(Exception):
-    pass
-
-
 class _Reader:
     def __init__(self, parser: expat.XMLParserType, source: str) -> None:
         self.parser = parser
@@ -63,18 +60,11 @@ class _Reader:
         self.skipped: list[str] = []
         self.attrs: dict[str, str] = {}
 
-    def fail(self, what: str) -> _Refused:
-        line, column = self.parser.CurrentLineNumber, self.parser.CurrentColumnNumber + 1
-        return _Refused(f"{self.source}: line {line}, column {column}: {what}")
+    def describe(self, line: int, column: int, what: str) -> str:
+        return f"{self.source}: line {line}, column {column}: {what}"
 
-    def refuse_doctype(self, *_: object) -> None:
-        raise self.fail("a document type declaration (<!DOCTYPE>) is not allowed.")
-
-    def refuse_entity(self, *_: object) -> None:
-        raise self.fail("entity declarations are not allowed.")
-
-    def refuse_external(self, *_: object) -> int:
-        raise self.fail("external entities are not allowed.")
+    def fail(self, what: str) -> Refused:
+        return refusal(self.parser, self.describe, what)
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         tag = name.rsplit(" ", 1)[-1]
@@ -145,25 +135,14 @@ def parse_pls(document: bytes, *, source: str = "<pls>") -> tuple[list[Pronuncia
     InvalidLexicon naming the line and column of anything refused or malformed."""
     if len(document) > MAX_PLS_BYTES:
         raise InvalidLexicon(f"{source}: {len(document)} bytes; the limit is {MAX_PLS_BYTES}.")
-    parser = expat.ParserCreate(namespace_separator=" ")
+    parser = new_parser()
     reader = _Reader(parser, source)
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = reader.refuse_doctype
-    parser.EntityDeclHandler = reader.refuse_entity
-    parser.UnparsedEntityDeclHandler = reader.refuse_entity
-    parser.ExternalEntityRefHandler = reader.refuse_external
-    parser.StartElementHandler = reader.start
-    parser.EndElementHandler = reader.end
-    parser.CharacterDataHandler = reader.data
     try:
-        parser.Parse(document, True)
-    except _Refused as exc:
+        parse(
+            document, parser, reader.describe, start=reader.start, end=reader.end, text=reader.data
+        )
+    except Refused as exc:
         raise InvalidLexicon(str(exc)) from None
-    except expat.ExpatError as exc:
-        message = expat.errors.messages.get(exc.code, str(exc)) if exc.code else str(exc)
-        raise InvalidLexicon(
-            f"{source}: line {exc.lineno}, column {exc.offset + 1}: {message}."
-        ) from None
     return reader.found, reader.skipped
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 from xml.parsers import expat
 
 from voxserve.errors import InvalidSsml
+from voxserve.text.xmlsafe import Refused, new_parser, parse, refusal
 
 __all__ = [
     "MAX_ATTRIBUTE_CHARS",
@@ -159,8 +160,8 @@ def could_be_ssml(head: str) -> bool | None:
     return False
 
 
-class _Refused(Exception):
-    """Raised inside an expat handler to stop the parse."""
+def _describe(line: int, column: int, what: str) -> str:
+    return f"Invalid SSML at line {line}, column {column}: {what}"
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,8 @@ class _Builder:
     def where(self) -> str:
         return f"line {self.parser.CurrentLineNumber}, column {self.parser.CurrentColumnNumber + 1}"
 
-    def fail(self, what: str) -> _Refused:
-        return _Refused(f"Invalid SSML at {self.where()}: {what}")
+    def fail(self, what: str) -> Refused:
+        return refusal(self.parser, _describe, what)
 
     def warn(self, what: str) -> None:
         if what not in self.warnings and len(self.warnings) < 20:
@@ -208,18 +209,6 @@ class _Builder:
         return Run(kind, value, rate=state.rate, volume=state.volume, voice=state.voice)
 
     # -- expat handlers --------------------------------------------------------------
-
-    def doctype(self, *_: object) -> None:
-        raise self.fail("a document type declaration (<!DOCTYPE>) is not allowed.")
-
-    def entity(self, *_: object) -> None:
-        raise self.fail("entity declarations are not allowed.")
-
-    def external(self, *_: object) -> int:
-        raise self.fail("external entities are not allowed.")
-
-    def skipped(self, name: str, *_: object) -> None:
-        raise self.fail(f"the entity &{name}; is not defined (only &amp; &lt; &gt; &quot; &apos;).")
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         tag = name.rsplit(" ", 1)[-1]  # a namespace URI precedes the local name
@@ -373,27 +362,12 @@ class _Builder:
 
 def parse_ssml(document: str) -> Document:
     """Parse an SSML document; raises InvalidSsml naming the line, column and problem."""
-    parser = expat.ParserCreate(namespace_separator=" ")
+    parser = new_parser()
     builder = _Builder(parser)
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = builder.doctype
-    parser.EntityDeclHandler = builder.entity
-    parser.UnparsedEntityDeclHandler = builder.entity
-    parser.ExternalEntityRefHandler = builder.external
-    parser.SkippedEntityHandler = builder.skipped
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.text
-    parser.buffer_text = True
     try:
-        parser.Parse(document, True)
-    except _Refused as exc:
+        parse(document, parser, _describe, start=builder.start, end=builder.end, text=builder.text)
+    except Refused as exc:
         raise InvalidSsml(str(exc)) from None
-    except expat.ExpatError as exc:
-        message = expat.errors.messages.get(exc.code, str(exc)) if exc.code else str(exc)
-        raise InvalidSsml(
-            f"Invalid SSML at line {exc.lineno}, column {exc.offset + 1}: {message}."
-        ) from None
     except RecursionError:  # defensive: expat itself is iterative
         raise InvalidSsml(f"Invalid SSML: elements nest more than {MAX_DEPTH} deep.") from None
     return Document(
