@@ -6,9 +6,10 @@ offers, plus the vocoder alone for comparison, then all voices are measured in o
 the same sentences, Whisper judge and interleaved rounds), so their ratios to fp32 share
 the machine's noise:
 
-- ``static``: the default, text encoder + flow + vocoder (QDQ, calibrated);
-- ``static_keep_last_stage``: the same with the vocoder's last upsampling stage in float;
-- ``static_vocoder_only``: the vocoder alone quantized;
+- ``static``: the default, text encoder + flow + vocoder but its last upsampling stage
+  (QDQ, calibrated);
+- ``static_all_stages``: the same with every vocoder stage quantized (``--all-stages``);
+- ``static_vocoder_only``: the vocoder alone quantized, every stage;
 - ``dynamic``: QUInt8 weights, activations quantized at run time.
 
 Throughput is audio seconds per wall second at 1 and 4 clients (one client: sentences one
@@ -43,8 +44,8 @@ WER_POINTS = 1.0
 
 PLANS: dict[str, tuple[Method, StaticPlan]] = {
     "static": ("static", StaticPlan()),
-    "static_keep_last_stage": ("static", StaticPlan(keep_last_stage=True)),
-    "static_vocoder_only": ("static", StaticPlan(scopes=(VOCODER_SCOPE,))),
+    "static_all_stages": ("static", StaticPlan(keep_last_stage=False)),
+    "static_vocoder_only": ("static", StaticPlan(keep_last_stage=False, scopes=(VOCODER_SCOPE,))),
     "dynamic": ("dynamic", StaticPlan()),
 }
 

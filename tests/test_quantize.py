@@ -84,12 +84,14 @@ def test_static_voice_is_smaller_has_its_config_qdq_and_a_normal_mode(static: Pa
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert "DynamicQuantizeLinear" not in ops
     assert "ConvInteger" not in ops
-    # The duration predictor keeps its float weights: its convolutions read float
-    # initializers, where the quantized parts' read DequantizeLinear of int8 ones.
+    # The duration predictor and the vocoder's last stage keep their float weights: their
+    # convolutions read float initializers, the quantized parts' DequantizeLinear of int8.
     floats = {t.name for t in graph.initializer if t.data_type == TensorProto.FLOAT}
-    convs = {n.name.split("/")[1]: n for n in graph.node if n.op_type == "Conv"}
-    assert convs["dp"].input[1] in floats
-    assert convs["dec"].input[1] not in floats
+    weight = {n.name: n.input[1] for n in graph.node if n.op_type == "Conv"}
+    assert next(w for name, w in weight.items() if name.startswith("/dp/")) in floats
+    assert weight["/dec/conv_post/Conv"] in floats
+    assert weight["/dec/conv_pre/Conv"] not in floats
+    assert weight["/dec/resblocks.3/convs.0/Conv"] not in floats
 
 
 def test_static_voice_speaks_the_words(static: Path, transcriber: Transcriber) -> None:
@@ -120,10 +122,10 @@ def test_a_static_voice_is_cut_at_its_vocoder_and_its_heads_join_exactly(static:
     assert np.abs(joined - whole).max() < 1e-4
 
 
-def test_keep_last_stage_leaves_the_last_upsampling_in_float() -> None:
+def test_the_default_plan_leaves_the_last_upsampling_in_float() -> None:
     graph = onnx.load(str(SOURCE), load_external_data=False).graph
-    every = StaticPlan().nodes(graph)
-    kept = StaticPlan(keep_last_stage=True).nodes(graph)
+    every = StaticPlan(keep_last_stage=False).nodes(graph)
+    kept = StaticPlan().nodes(graph)
     assert "/dec/ups.2/ConvTranspose" in every
     assert "/dec/conv_post/Conv" in every
     assert "/dec/ups.2/ConvTranspose" not in kept
@@ -228,7 +230,7 @@ def test_a_model_without_its_json_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--method", "dynamic", "--keep-last-stage"], "apply to --method static only"),
+        (["--method", "dynamic", "--all-stages"], "apply to --method static only"),
         (["--calibration-text", "{empty}"], "the calibration text is empty"),
         (["--calibration-text", "{missing}"], "cannot read the calibration text"),
         (["--method", "int4"], "invalid choice: 'int4'"),

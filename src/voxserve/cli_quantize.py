@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "throughput at 1 and 4 clients, word error rate (Whisper, with the 'asr' extra) and "
         "the noise floor in pauses, so the trade-off on this machine is visible before "
         "deploying it. 'static' (default) calibrates activation ranges on phonemes of real "
-        "text and quantizes the text encoder, flow and vocoder; 'dynamic' quantizes the "
+        "text and quantizes the text encoder, flow and vocoder (its last stage stays float "
+        "unless --all-stages); 'dynamic' quantizes the "
         "weights only (QUInt8).",
     )
     quantize.add_argument(
@@ -29,10 +30,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--method", choices=("static", "dynamic"), default="static", help="default: static"
     )
     quantize.add_argument(
-        "--keep-last-stage",
+        "--all-stages",
         action="store_true",
-        help="static: keep the vocoder's last upsampling stage in float (a quieter noise "
-        "floor in pauses, less speed-up)",
+        help="static: quantize the vocoder's last upsampling stage too (by default it stays "
+        "float): faster, but louder noise in pauses and more misheard words",
     )
     quantize.add_argument(
         "--calibration-text",
@@ -52,16 +53,16 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from voxserve.engines.quantize_static import StaticPlan, read_sentences
     from voxserve.errors import InvalidParameter
 
-    if args.method == "dynamic" and (args.keep_last_stage or args.calibration_text):
+    if args.method == "dynamic" and (args.all_stages or args.calibration_text):
         raise InvalidParameter(
-            "--keep-last-stage and --calibration-text apply to --method static only.",
+            "--all-stages and --calibration-text apply to --method static only.",
             param="method",
         )
     if args.rounds < 1:
         raise InvalidParameter("--rounds must be at least 1.", param="rounds")
-    plan = StaticPlan(keep_last_stage=args.keep_last_stage)
+    plan = StaticPlan(keep_last_stage=not args.all_stages)
     if args.calibration_text is not None:
-        plan = StaticPlan(args.keep_last_stage, read_sentences(args.calibration_text))
+        plan = StaticPlan(not args.all_stages, read_sentences(args.calibration_text))
     target = quantize_voice(args.input, args.output, method=args.method, plan=plan)
     print(f"wrote {target} and {target.name}.json", file=sys.stderr)
     if args.no_report:

@@ -4,8 +4,9 @@ Two methods, because which pays depends on the CPU (measured, docs/performance.m
 
 - **static** (the default, :mod:`voxserve.engines.quantize_static`): activation ranges
   calibrated on phonemes of real text, QDQ operators that onnxruntime fuses into 8-bit
-  kernels, on the text encoder, flow and vocoder. On an Intel Xeon with AVX-512 VNNI it
-  roughly doubled the throughput, where dynamic quantization was slower than fp32.
+  kernels, on the text encoder, flow and vocoder (its last stage float unless asked).
+  On an Intel Xeon with AVX-512 VNNI: 1.4-1.6 x fp32 (2.2-2.7 x with every stage), where
+  dynamic quantization was slower than fp32.
 - **dynamic**: QUInt8 weights, activations quantized at run time (``ConvInteger``). It
   gave 1.22 x on an AMD EPYC once; QInt8 weights were 2.7-4 x slower than fp32, so
   QUInt8 is the only dynamic choice offered.

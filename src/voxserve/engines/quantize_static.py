@@ -20,9 +20,11 @@ activations, per-channel QInt8 weights, MinMax ranges):
   changed the sentences' lengths by 4 %.
 
 The price is noise: 8-bit activations with ranges set by loud speech leave a noise floor
-in pauses (about -47 dBFS against fp32's -87; dynamic quantization: -58).
-``keep_last_stage`` keeps the vocoder's last upsampling stage in float, which brings the
-floor back to about -58 dBFS for less speed. Percentile and entropy ranges measured no
+in pauses (about -46 dBFS against fp32's -84; dynamic quantization: -59), and Whisper
+misheard more words (+1.3 points of word error rate on the report's sentences). So the
+default plan keeps the vocoder's last upsampling stage (about half its time) in float:
+floor -58 dBFS, +0.6 points, 1.4-1.6 x fp32 at 1 and 4 clients against 2.2-2.7 x with
+every stage quantized (docs/performance.md). Percentile and entropy ranges measured no
 better than MinMax here.
 """
 
@@ -67,9 +69,10 @@ CALIBRATION_SENTENCES = (
 class StaticPlan:
     """Which nodes of a Piper graph a static quantization touches."""
 
-    keep_last_stage: bool = False
+    keep_last_stage: bool = True
     """Keep the vocoder's last upsampling stage (from its last ConvTranspose to the
-    output) in float: a quieter noise floor in pauses, less speed-up."""
+    output) in float: a quieter noise floor in pauses and fewer misheard words, for less
+    speed-up (False: every stage quantized)."""
     sentences: tuple[str, ...] = CALIBRATION_SENTENCES
     """The text the activation ranges are calibrated on (the voice phonemizes it)."""
     scopes: tuple[str, ...] = QUANTIZED_SCOPES
