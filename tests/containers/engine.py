@@ -197,7 +197,7 @@ class DockerEngine:
 
     def _take_lock(self) -> None:
         """One engine per data root at a time: a second run waits up to 60 minutes (the
-        arm64 part alone, built and run under emulation, took 15-20 minutes here)."""
+        arm64 part alone, built and run under emulation, took 8-15 minutes here)."""
         self._lock = (self.data_root.parent / "docker.lock").open("w")
         deadline = time.monotonic() + 3600
         while True:
