@@ -62,9 +62,9 @@ CORTEX_A76 = (
     "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\n"
     "CPU part\t: 0xd0b\nCPU revision\t: 1\n\n"
 )
-#: Time-outs, each about three times what it took under emulation on a loaded 2-core
-#: machine (docs/deployment.md): arm64 base image 5 min from scratch, build 7-9 min,
-#: ready in 65 s, one 2.9 s sentence in 102-157 s, its transcription in 137 s.
+#: Time-outs, each about three times the longest it took under emulation on a loaded
+#: 2-core machine (docs/deployment.md): arm64 base image 5-6 min from scratch, build 4-9
+#: min, ready in 22-65 s, one 2.9 s sentence in 27-157 s, its transcription in 60-137 s.
 BASE_TIMEOUT = 900
 BUILD_TIMEOUT = 1800
 READY_TIMEOUT = 300
