@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from asr import Transcriber
+    from voxserve.synthesizer import Synthesizer
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +22,15 @@ def transcriber() -> Transcriber:
     from asr import Transcriber
 
     return Transcriber()
+
+
+@pytest.fixture(scope="session")
+def piper_synth() -> Iterator[Synthesizer]:
+    """A Synthesizer on the bundled Piper voice (espeak-ng off, default settings), loaded
+    once per session for the tests that only read from it (round trips, cache keys)."""
+    from voxserve.settings import Settings
+    from voxserve.synthesizer import Synthesizer
+
+    synthesizer = Synthesizer.from_settings(Settings(espeak=False))
+    yield synthesizer
+    synthesizer.close()

@@ -524,13 +524,6 @@ def test_tiered_copies_a_redis_hit_into_memory_and_keeps_hitting_when_redis_dies
 # -- the key ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def synth() -> Iterator[Synthesizer]:
-    synthesizer = Synthesizer.from_settings(Settings(espeak=False))
-    yield synthesizer
-    synthesizer.close()
-
-
 BASE = SynthesisRequest(
     "The quick brown fox jumps over the lazy dog.", format="wav", params=SynthesisParams()
 )
@@ -564,22 +557,23 @@ def plan_variants(synth: Synthesizer) -> dict[str, tuple[Plan, bool]]:
 
 
 def test_cache_key_changes_with_every_ingredient_and_each_change_gives_its_own_key(
-    synth: Synthesizer,
+    piper_synth: Synthesizer,
 ) -> None:
-    base = synth.plan(BASE).cache_key(streamed=False)
-    keys = {name: plan.cache_key(streamed=s) for name, (plan, s) in plan_variants(synth).items()}
+    base = piper_synth.plan(BASE).cache_key(streamed=False)
+    variants = plan_variants(piper_synth)
+    keys = {name: plan.cache_key(streamed=s) for name, (plan, s) in variants.items()}
     assert [name for name, k in keys.items() if k == base] == []
     assert len(set(keys.values())) == len(keys)
 
 
 def test_cache_key_is_equal_for_equal_requests_and_for_texts_that_normalize_alike(
-    synth: Synthesizer,
+    piper_synth: Synthesizer,
 ) -> None:
-    base = synth.plan(BASE).cache_key(streamed=False)
-    assert synth.plan(replace(BASE)).cache_key(streamed=False) == base
-    assert synth.plan(with_params(speed=1.0, volume=1.0)).cache_key(streamed=False) == base
+    base = piper_synth.plan(BASE).cache_key(streamed=False)
+    assert piper_synth.plan(replace(BASE)).cache_key(streamed=False) == base
+    assert piper_synth.plan(with_params(speed=1.0, volume=1.0)).cache_key(streamed=False) == base
     spaced = replace(BASE, text="The  quick brown fox   jumps over the lazy dog.")
-    assert synth.plan(spaced).sentences == synth.plan(BASE).sentences
-    assert synth.plan(spaced).cache_key(streamed=False) == base
+    assert piper_synth.plan(spaced).sentences == piper_synth.plan(BASE).sentences
+    assert piper_synth.plan(spaced).cache_key(streamed=False) == base
     assert len(base) == 64
     assert set(base) <= set("0123456789abcdef")

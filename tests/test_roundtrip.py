@@ -14,7 +14,6 @@ go through Whisper's English normalizer (tests/asr.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 
 from asr import normalize, word_error_rate
-from voxserve import Settings, SynthesisParams, SynthesisRequest, Synthesizer
+from voxserve import SynthesisParams, SynthesisRequest, Synthesizer
 
 if TYPE_CHECKING:
     from asr import Transcriber
@@ -99,18 +98,11 @@ class Heard:
 
 
 @pytest.fixture(scope="module")
-def synth() -> Iterator[Synthesizer]:
-    synthesizer = Synthesizer.from_settings(Settings(espeak=False))
-    yield synthesizer
-    synthesizer.close()
-
-
-@pytest.fixture(scope="module")
-def heard(synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
-    engine = synth.library.engine(synth.library.resolve(None))
+def heard(piper_synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
+    engine = piper_synth.library.engine(piper_synth.library.resolve(None))
     results = []
     for text, reference in CASES:
-        chunks = list(synth.stream(SynthesisRequest(text, params=PARAMS)))
+        chunks = list(piper_synth.stream(SynthesisRequest(text, params=PARAMS)))
         spoken = np.concatenate([c.samples for c in chunks])
         raw = np.concatenate(engine.infer(engine.prepare(text, PARAMS)))
         results.append(

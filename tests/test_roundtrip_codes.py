@@ -12,7 +12,6 @@ before the word error rate, except the word acronyms that are said as words (NAS
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,7 @@ import pytest
 
 from asr import word_error_rate
 from judge import letters_apart as _letters_apart
-from voxserve import Settings, SynthesisParams, SynthesisRequest, Synthesizer
+from voxserve import SynthesisParams, SynthesisRequest, Synthesizer
 
 if TYPE_CHECKING:
     from asr import Transcriber
@@ -98,17 +97,10 @@ class Heard:
 
 
 @pytest.fixture(scope="module")
-def synth() -> Iterator[Synthesizer]:
-    synthesizer = Synthesizer.from_settings(Settings(espeak=False))
-    yield synthesizer
-    synthesizer.close()
-
-
-@pytest.fixture(scope="module")
-def heard(synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
+def heard(piper_synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
     results = []
     for text, reference in CASES:
-        chunks = list(synth.stream(SynthesisRequest(text, params=QUIET)))
+        chunks = list(piper_synth.stream(SynthesisRequest(text, params=QUIET)))
         audio = np.concatenate([c.samples for c in chunks])
         results.append(Heard(text, reference, transcriber.transcribe(audio, chunks[0].sample_rate)))
     return results

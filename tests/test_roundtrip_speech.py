@@ -11,7 +11,6 @@ sentence's score and what was heard.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 
 from judge import score
-from voxserve import Settings, SynthesisParams, SynthesisRequest, Synthesizer
+from voxserve import SynthesisParams, SynthesisRequest, Synthesizer
 
 if TYPE_CHECKING:
     from asr import Transcriber
@@ -127,26 +126,22 @@ class Heard:
 
 
 @pytest.fixture(scope="module")
-def heard(transcriber: Transcriber) -> Iterator[list[Heard]]:
-    synth = Synthesizer.from_settings(Settings(espeak=False))
-    try:
-        engine = synth.library.engine(synth.library.resolve(None))
-        results = []
-        for text, reference in CASES:
-            chunks = list(synth.stream(SynthesisRequest(text, params=QUIET)))
-            spoken = np.concatenate([c.samples for c in chunks])
-            bare = np.concatenate(engine.infer(engine.prepare(text, QUIET)))
-            results.append(
-                Heard(
-                    text,
-                    reference,
-                    transcriber.transcribe(spoken, chunks[0].sample_rate),
-                    transcriber.transcribe(bare, engine.sample_rate),
-                )
+def heard(piper_synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
+    engine = piper_synth.library.engine(piper_synth.library.resolve(None))
+    results = []
+    for text, reference in CASES:
+        chunks = list(piper_synth.stream(SynthesisRequest(text, params=QUIET)))
+        spoken = np.concatenate([c.samples for c in chunks])
+        bare = np.concatenate(engine.infer(engine.prepare(text, QUIET)))
+        results.append(
+            Heard(
+                text,
+                reference,
+                transcriber.transcribe(spoken, chunks[0].sample_rate),
+                transcriber.transcribe(bare, engine.sample_rate),
             )
-        yield results
-    finally:
-        synth.close()
+        )
+    return results
 
 
 def report(results: list[Heard]) -> str:
