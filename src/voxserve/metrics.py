@@ -165,6 +165,15 @@ class Metrics:
         self.ready = Gauge("voxserve_ready", "1 when the service is ready to serve.", registry=r)
         self.gpu = GpuCollector.register(r)
 
+    def observe_synthesis(
+        self, voice: str, characters: int, audio_seconds: float, elapsed: float
+    ) -> None:
+        """One request's synthesis: its characters, its audio and its real-time factor."""
+        self.characters.labels(voice).inc(characters)
+        self.audio_seconds.labels(voice).inc(audio_seconds)
+        if audio_seconds > 0:
+            self.rtf.labels(voice).observe(elapsed / audio_seconds)
+
     def add_voice(self, voice: str) -> None:
         """Export 0 for a voice's counters of rare events, so rates work before the first."""
         for mode in ("exclusive", "lane"):

@@ -83,6 +83,23 @@ def timed(plan: Plan, form: Literal["words", "srt", "vtt"], *, sse: bool) -> Pla
     return dataclasses.replace(plan, words="sse" if sse else "json" if form == "words" else form)
 
 
+async def cache_lookup(
+    cache: AnyCache | None, metrics: Metrics, key: str, *, bypass: bool = False
+) -> tuple[bytes | None, CacheResult | None]:
+    """The cached audio for ``key`` (None on a miss, a bypass or no cache) and what
+    happened, counted in ``voxserve_cache_requests_total``; shared by every door."""
+    if cache is None:
+        return None, None
+    if bypass:
+        result: CacheResult = "bypass"
+        value = None
+    else:
+        value = await cache.get(key)
+        result = "hit" if value is not None else "miss"
+    metrics.cache_requests.labels(cache.name, result).inc()
+    return value, result
+
+
 class SpeechResponder:
     """Runs plans through the cache and the synthesizer and records what happened."""
 
@@ -260,16 +277,7 @@ class SpeechResponder:
         return self.cache.max_entry_bytes if self.cache is not None else 0
 
     async def _lookup(self, key: str, bypass: bool) -> tuple[bytes | None, CacheResult | None]:
-        if self.cache is None:
-            return None, None
-        if bypass:
-            result: CacheResult = "bypass"
-            value = None
-        else:
-            value = await self.cache.get(key)
-            result = "hit" if value is not None else "miss"
-        self.metrics.cache_requests.labels(self.cache.name, result).inc()
-        return value, result
+        return await cache_lookup(self.cache, self.metrics, key, bypass=bypass)
 
     async def _store(self, key: str, data: bytes) -> None:
         if self.cache is not None:
@@ -282,11 +290,8 @@ class SpeechResponder:
 
     def _observe_synthesis(self, plan: Plan, started: float, audio_seconds: float) -> None:
         annotate(audio_seconds=round(audio_seconds, 3))
-        voice = plan.voice.id
-        self.metrics.characters.labels(voice).inc(plan.input_chars)
-        self.metrics.audio_seconds.labels(voice).inc(audio_seconds)
-        if audio_seconds > 0:
-            self.metrics.rtf.labels(voice).observe((time.perf_counter() - started) / audio_seconds)
+        elapsed = time.perf_counter() - started
+        self.metrics.observe_synthesis(plan.voice.id, plan.input_chars, audio_seconds, elapsed)
 
     async def _timed(
         self, route: str, plan: Plan, started: float, body: AsyncIterator[T]

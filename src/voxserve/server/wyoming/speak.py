@@ -28,6 +28,7 @@ from voxserve.errors import InvalidParameter
 from voxserve.logs import annotate
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
+from voxserve.server.speech import cache_lookup
 from voxserve.server.wyoming.info import speaker_id
 from voxserve.synthesizer import Synthesizer
 from voxserve.types import SynthesisParams, SynthesisRequest, Voice
@@ -121,7 +122,7 @@ class Speaker:
         """
         started = time.perf_counter()
         key = plan.cache_key(streamed=True)
-        cached = await self._lookup(key)
+        cached, _ = await cache_lookup(self.cache, self.metrics, key)
         if cached is not None:
             await out.write(cached, plan.output_rate)
             return Spoken(len(cached) / SAMPLE_WIDTH / plan.output_rate, "hit")
@@ -150,25 +151,11 @@ class Speaker:
             encoder.close()
             ticket.close()
         await out.write(tail, plan.output_rate)
-        self._observe(plan, started, produced)
+        elapsed = time.perf_counter() - started
+        self.metrics.observe_synthesis(plan.voice.id, plan.input_chars, produced, elapsed)
         if kept is not None and self.cache is not None:
             await self.cache.set(key, b"".join([*kept, tail]))
         return Spoken(produced, "miss" if self.cache is not None else "off")
-
-    async def _lookup(self, key: str) -> bytes | None:
-        if self.cache is None:
-            return None
-        value = await self.cache.get(key)
-        result = "hit" if value is not None else "miss"
-        self.metrics.cache_requests.labels(self.cache.name, result).inc()
-        return value
-
-    def _observe(self, plan: Plan, started: float, audio_seconds: float) -> None:
-        voice = plan.voice.id
-        self.metrics.characters.labels(voice).inc(plan.input_chars)
-        self.metrics.audio_seconds.labels(voice).inc(audio_seconds)
-        if audio_seconds > 0:
-            self.metrics.rtf.labels(voice).observe((time.perf_counter() - started) / audio_seconds)
 
 
 #: Synthesis parameters a Wyoming request may set (voxserve's extension, see
