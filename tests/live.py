@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def terminate(process: subprocess.Popen[bytes], grace: float) -> int:
@@ -145,3 +146,36 @@ class LiveServer:
         self.stop()
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)
+
+
+def read_metrics(server: LiveServer) -> dict[str, float]:
+    """The server's samples, keyed ``name`` or ``name{label="value",...}`` (labels sorted)."""
+    text = httpx.get(server.metrics_url + "/metrics", timeout=30).text
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return values
+
+
+def wait_until_idle(
+    server: LiveServer, voice: str, *, interval: float = 0.5, limit: float = 90
+) -> dict[str, float]:
+    """Poll the metrics until the server burns < 10 % of a core and ``voice`` queues
+    nothing; the metrics then.
+
+    An inference keeps onnxruntime's threads busy (over one core here), so a quiet
+    half-second with an empty queue means no synthesis is running or waiting.
+    """
+    queue_depth = f'voxserve_queue_depth{{voice="{voice}"}}'
+    before = read_metrics(server)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = read_metrics(server)
+        busy = now["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
+        if busy < 0.1 * interval and now.get(queue_depth, 0.0) == 0:
+            return now
+        before = now
+    raise AssertionError(f"the server was still busy after {limit}s")

@@ -23,9 +23,8 @@ import av
 import httpx
 import pytest
 import soundfile
-from prometheus_client.parser import text_string_to_metric_families
 
-from live import LiveServer
+from live import LiveServer, wait_until_idle
 
 VOICE_ID = "en_US-joe-medium"
 RATE = 22_050
@@ -98,41 +97,8 @@ def decoded_samples(data: bytes) -> tuple[int, int]:
         return sum(f.samples for f in container.decode(stream)), stream.codec_context.sample_rate
 
 
-def read_metrics(server: LiveServer) -> dict[str, float]:
-    """The server's samples, keyed ``name`` or ``name{voice="..."}`` (voice label only)."""
-    text = httpx.get(server.metrics_url + "/metrics", timeout=30).text
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            voice = sample.labels.get("voice")
-            key = f'{sample.name}{{voice="{voice}"}}' if voice else sample.name
-            if set(sample.labels) <= {"voice"}:
-                values[key] = sample.value
-    return values
-
-
 SENTENCES_INFERRED = f'voxserve_batch_size_sum{{voice="{VOICE_ID}"}}'
 QUEUE_DEPTH = f'voxserve_queue_depth{{voice="{VOICE_ID}"}}'
-
-
-def wait_until_idle(
-    server: LiveServer, *, interval: float = 0.5, limit: float = 90
-) -> dict[str, float]:
-    """Poll the metrics until the server burns < 10 % of a core and queues nothing.
-
-    An inference keeps onnxruntime's threads busy (over one core here), so a quiet
-    half-second with an empty queue means no synthesis is running or waiting.
-    """
-    before = read_metrics(server)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        time.sleep(interval)
-        now = read_metrics(server)
-        busy = now["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
-        if busy < 0.1 * interval and now.get(QUEUE_DEPTH, 0.0) == 0:
-            return now
-        before = now
-    raise AssertionError(f"the server was still busy after {limit}s")
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3"])
@@ -169,9 +135,9 @@ def test_hang_up_after_first_chunk_stops_synthesis_and_server_stays_healthy(
     one-sentence request sent right after (which must succeed).
     """
     body = {"input": FORTY_SENTENCES, "response_format": "wav", **DETERMINISTIC}
-    start = wait_until_idle(server)
+    start = wait_until_idle(server, VOICE_ID)
     full = stream_timed(server, body)
-    after_full = wait_until_idle(server)
+    after_full = wait_until_idle(server, VOICE_ID)
     full_sentences = after_full[SENTENCES_INFERRED] - start[SENTENCES_INFERRED]
     assert full_sentences == 40
     assert decoded_samples(full.data)[0] > 40 * RATE // 2
@@ -193,7 +159,7 @@ def test_hang_up_after_first_chunk_stops_synthesis_and_server_stays_healthy(
     assert short.status_code == 200
     assert soundfile.info(io.BytesIO(short.content)).frames > RATE // 4
 
-    after_hang_up = wait_until_idle(server)
+    after_hang_up = wait_until_idle(server, VOICE_ID)
     sentences = after_hang_up[SENTENCES_INFERRED] - after_full[SENTENCES_INFERRED]
     record_property("sentences_after_hang_up", sentences)
     assert 1 <= sentences < full_sentences / 2, sentences

@@ -20,7 +20,6 @@ the server is idle when it burns under a tenth of a core with nothing queued.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,9 +27,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from live import LiveServer
+from live import LiveServer, wait_until_idle
 from voxserve.asr.wer import word_error_rate
 from wyoming_client import (
     connect,
@@ -51,7 +49,6 @@ DETERMINISTIC: dict[str, Any] = {"noise_scale": 0, "noise_w": 0}
 TEXT = "Turn on the kitchen lights. The thermostat is set to twenty one degrees."
 FORTY_SENTENCES = " ".join(f"Step {n}." for n in range(1, 41))
 SENTENCES_INFERRED = f'voxserve_batch_size_sum{{voice="{PIPER}"}}'
-QUEUE_DEPTH = f'voxserve_queue_depth{{voice="{PIPER}"}}'
 #: Word error rate bound of Whisper tiny.en on the Piper voice (test_transcribe_live.py).
 WER_BOUND = 0.15
 
@@ -68,32 +65,6 @@ def http_pcm(server: LiveServer, text: str, voice: str, **params: Any) -> bytes:
     response = httpx.post(server.url + "/v1/audio/speech", json=body, timeout=300)
     assert response.status_code == 200, response.text
     return response.content
-
-
-def read_metrics(server: LiveServer) -> dict[str, float]:
-    text = httpx.get(server.metrics_url + "/metrics", timeout=10).text
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return values
-
-
-def wait_until_idle(
-    server: LiveServer, *, interval: float = 0.5, limit: float = 90
-) -> dict[str, float]:
-    """Poll the metrics until the server burns < 10 % of a core and queues nothing."""
-    before = read_metrics(server)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        time.sleep(interval)
-        now = read_metrics(server)
-        busy = now["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
-        if busy < 0.1 * interval and now.get(QUEUE_DEPTH, 0.0) == 0:
-            return now
-        before = now
-    raise AssertionError(f"the server was still busy after {limit}s")
 
 
 def test_describe_lists_piper_espeak_and_whisper(server: LiveServer) -> None:
@@ -207,10 +178,10 @@ def test_interleaved_wyoming_and_http_clients_never_get_each_others_audio(
 def test_a_hang_up_mid_synthesis_stops_the_work(server: LiveServer) -> None:
     """40 sentences, the client leaves after its first audio: a few sentences reach the
     model, not forty (the full request is measured first, on the same server)."""
-    start = wait_until_idle(server)
+    start = wait_until_idle(server, PIPER)
     full = asyncio.run(synthesize(server.wyoming_port, FORTY_SENTENCES, PIPER, DETERMINISTIC))
     assert full.error is None
-    after_full = wait_until_idle(server)
+    after_full = wait_until_idle(server, PIPER)
     assert after_full[SENTENCES_INFERRED] - start[SENTENCES_INFERRED] == 40
 
     async def hang_up() -> None:
@@ -220,7 +191,7 @@ def test_a_hang_up_mid_synthesis_stops_the_work(server: LiveServer) -> None:
 
     asyncio.run(hang_up())
     assert asyncio.run(synthesize(server.wyoming_port, "Still here.", PIPER)).samples > 0
-    after = wait_until_idle(server)
+    after = wait_until_idle(server, PIPER)
     sentences = after[SENTENCES_INFERRED] - after_full[SENTENCES_INFERRED]
     assert 1 <= sentences < 20, sentences
     cancelled = 'voxserve_wyoming_requests_total{kind="synthesize",outcome="cancelled"}'
