@@ -335,7 +335,7 @@ def report(pattern: str, result: dict[str, Any], targets: dict[str, Any]) -> Non
 
 def parse() -> tuple[argparse.Namespace, Path | None]:
     """common.parse_args (--quick, --out), plus this script's own --int8 PATH, --workers,
-    --levels and --pattern."""
+    --levels, --pattern and --server-env."""
     global LEVELS  # noqa: PLW0603 - the script's one run configuration
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--int8", type=Path, help="a QUInt8 voice made by `voxserve quantize`")
@@ -358,6 +358,14 @@ def parse() -> tuple[argparse.Namespace, Path | None]:
         help="VOXSERVE_LANES of the voxserve servers (0, the default: one lane "
         "per core, as the server defaults to)",
     )
+    own.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the voxserve servers, e.g. VOXSERVE_STREAM_HEAD_SECONDS=0.5 "
+        "(repeatable; recorded in the JSON's config)",
+    )
     extra, rest = own.parse_known_args()
     BENCH_ENV["VOXSERVE_LANES"] = str(extra.workers)
     # Piper's server queues without bound. At 16 clients back to back with an 80-second
@@ -366,6 +374,11 @@ def parse() -> tuple[argparse.Namespace, Path | None]:
     # overload, but a closed loop is saturation, not overload. Both servers keep every
     # request here; reliability/ measures admission.
     BENCH_ENV["VOXSERVE_MAX_WAIT_SECONDS"] = "60"
+    for setting in extra.server_env:
+        name, sep, value = setting.partition("=")
+        if not sep or not name.startswith("VOXSERVE_"):
+            raise SystemExit(f"--server-env {setting!r}: write VOXSERVE_NAME=VALUE")
+        BENCH_ENV[name] = value
     sys.argv = [sys.argv[0], *rest]
     args = parse_args(__doc__.splitlines()[0] + " Also: --int8 PATH.onnx, --pattern.")
     args.patterns = PATTERNS if extra.pattern == "both" else (extra.pattern,)
