@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from voxserve.lanes import Lanes, LaneShare
+from voxserve.lanes import (
+    BACKGROUND_NICENESS,
+    INFERENCE_NICENESS,
+    Lanes,
+    LaneShare,
+    yield_to_loop,
+    yield_to_speech,
+)
 
 pytestmark = pytest.mark.inprocess
 
@@ -112,7 +123,7 @@ def test_no_exclusive_run_while_background_work_waits() -> None:
         lanes.give(background=True)  # handed to the waiter at once
         await _settle()
         assert waiter.done()
-        assert lanes.take_rest() == 0
+        assert lanes.take_rest() is None
         lanes.give(background=True)
         assert lanes.take_rest() == 1
 
@@ -153,3 +164,65 @@ def test_a_lane_share_keeps_to_its_cap_and_a_cancelled_waiter_leaks_nothing() ->
         assert (share.held, lanes.free) == (0, 3)
 
     asyncio.run(scenario())
+
+
+def test_lanes_held_by_yielding_background_work_leave_speech_every_core() -> None:
+    async def main() -> None:
+        lanes = Lanes(3)
+        await lanes.take(background=True, yielding=True)
+        await lanes.take()  # a speech run
+        assert lanes.take_rest() == 1  # the free lane; the job's it shares
+        assert lanes.free == 0
+        lanes.give(2)
+        await lanes.take(background=True)  # a transcription: it does not yield
+        await lanes.take()
+        assert lanes.take_rest() is None
+        lanes.give(background=True)
+        lanes.give()
+        await lanes.take()
+        waiter = asyncio.create_task(lanes.take())  # speech waiting: nobody runs alone
+        await _settle()
+        assert lanes.take_rest() is None
+        lanes.give()
+        await waiter
+        lanes.give()
+        lanes.give(background=True, yielding=True)
+        assert lanes.free == 3
+
+    asyncio.run(main())
+
+
+def test_a_yielding_lane_handed_to_a_waiter_counts_as_yielding() -> None:
+    async def main() -> None:
+        lanes = Lanes(2)
+        await lanes.take()
+        await lanes.take()
+        waiter = asyncio.create_task(lanes.take(background=True, yielding=True))
+        await _settle()
+        lanes.give()  # handed to the job
+        await waiter
+        assert lanes.take_rest() == 0  # the speech run left may have both cores
+        lanes.give(background=True, yielding=True)
+        assert lanes.take_rest() == 1
+
+    asyncio.run(main())
+
+
+def test_only_background_work_yields() -> None:
+    with pytest.raises(ValueError, match="only background work"):
+        asyncio.run(Lanes(2).take(yielding=True))
+
+
+def test_yielding_threads_run_below_inference_threads() -> None:
+    def mine() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def niceness(initializer: Callable[[], None]) -> int:
+        with ThreadPoolExecutor(max_workers=1, initializer=initializer) as pool:
+            return pool.submit(mine).result()
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    if base > INFERENCE_NICENESS:
+        pytest.skip(f"this process runs at niceness {base} already")
+    assert niceness(yield_to_loop) == INFERENCE_NICENESS
+    assert niceness(yield_to_speech) == BACKGROUND_NICENESS > INFERENCE_NICENESS

@@ -316,6 +316,30 @@ def test_a_read_ahead_sentence_that_is_due_keeps_the_lanes_shared() -> None:
     assert engine.peak == 2
 
 
+@pytest.mark.parametrize("yielding", [True, False])
+def test_a_sentence_waited_for_alone_runs_on_every_core_beside_a_job_only(yielding: bool) -> None:
+    """A job's sentence on a background lane yields its core (Lanes): a lone speech
+    sentence still runs exclusively. A transcription does not: the sentence keeps to its
+    lane."""
+    engine = SlowEngine(lanes=2)
+    lanes = Lanes(2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        async def main() -> None:
+            await lanes.take(background=True, yielding=yielding)
+            sched = Scheduler(engine, pool, lanes=lanes, batch_size=1, max_wait_ms=0)
+            try:
+                await asyncio.gather(*sched.submit(utterances("alone"), due=time.monotonic()))
+            finally:
+                await sched.stop()
+            assert lanes.free == 1  # the sentence gave back its own lane, no more
+            lanes.give(background=True, yielding=yielding)
+            assert lanes.free == 2
+
+        asyncio.run(main())
+    assert engine.exclusive == [yielding]
+
+
 def test_on_a_machine_of_one_lane_every_run_is_exclusive(executor: ThreadPoolExecutor) -> None:
     """With one lane nothing ever runs beside a batch, queued work or not."""
     engine = FakeEngine(lanes=1)
@@ -433,7 +457,7 @@ def test_take_rest_takes_every_other_lane_only_from_an_idle_machine() -> None:
         lanes.give(3)
         await lanes.take()
         await lanes.take()
-        assert lanes.take_rest() == 0  # another run holds a lane
+        assert lanes.take_rest() is None  # another run holds a lane
         assert lanes.free == 1
 
     asyncio.run(main())

@@ -8,13 +8,20 @@ all, :meth:`Lanes.take_rest`).
 Two kinds of work wait for them:
 
 - **speech** (synthesis): someone is listening, or waiting for the file;
-- **background** (transcription of an upload): long runs of work that no one hears.
+- **background** (transcription of an upload, a long-form job's sentences): long runs of
+  work that no one hears.
 
 Within a kind, waiters are served first come first served. Between kinds, neither may
 starve the other: while both wait, transcription keeps at most half of the lanes (one
 at least) and speech gets the rest; with a single lane they take turns. So a burst of
 long uploads delays a speech request's first audio by at most one transcription step,
 and a stream of speech requests still leaves transcription its share.
+
+A job's synthesis *yields* its core: it runs on one thread at :data:`BACKGROUND_NICENESS`.
+A speech run that may have every lane then runs on all of them beside it (on every core,
+as on an idle machine), and the kernel gives the shared core mostly to speech: first audio
+while a job runs stays near the idle figure (docs/performance.md), and the job loses little.
+A transcription does not yield (CTranslate2 runs its own threads at the process's priority).
 
 An engine may run fewer inferences at once than the machine has lanes (it has that many
 sets of sessions; a GPU voice has one): its scheduler takes lanes through a
@@ -33,13 +40,27 @@ from collections import deque
 #: Niceness of the inference threads (0 to 19): above the event loop's, so that under
 #: overload health checks, refusals and the encoding of streams get a core at once.
 INFERENCE_NICENESS = 5
+#: Niceness of the threads of yielding background work (a job's synthesis): on a core it
+#: shares with speech inference it gets about a tenth of the time (the kernel's weights
+#: for nice 15 and nice 5 are 36 and 335).
+BACKGROUND_NICENESS = 15
 
 
 def yield_to_loop() -> None:
     """Run this inference thread at a lower CPU priority than the rest of the process
     (the initializer of every inference thread pool)."""
+    _nice(INFERENCE_NICENESS)
+
+
+def yield_to_speech() -> None:
+    """Run this thread of background work at a lower CPU priority than speech inference
+    (the initializer of the pool of yielding background work)."""
+    _nice(BACKGROUND_NICENESS)
+
+
+def _nice(niceness: int) -> None:
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INFERENCE_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class Lanes:
@@ -53,6 +74,8 @@ class Lanes:
         self._speech: deque[asyncio.Future[None]] = deque()
         self._background: deque[asyncio.Future[None]] = deque()
         self._background_held = 0
+        self._yielding_held = 0
+        """Background lanes whose work yields its core (see the module's notes)."""
         self._last_background = False
         """Whether the last lane handed out while both kinds waited went to background."""
 
@@ -65,38 +88,50 @@ class Lanes:
         """Lanes background work keeps while speech waits too."""
         return max(1, self.total // 2)
 
-    async def take(self, *, background: bool = False) -> None:
-        """Wait for a lane and hold it until :meth:`give` (with the same ``background``)."""
+    async def take(self, *, background: bool = False, yielding: bool = False) -> None:
+        """Wait for a lane and hold it until :meth:`give` (with the same arguments).
+
+        ``yielding``: background work that yields its core (one thread at
+        :data:`BACKGROUND_NICENESS`).
+        """
+        if yielding and not background:
+            raise ValueError("only background work yields its lane")
         if self._free and not self._speech and not self._background:
             self._grant(background)
-            return
-        waiters = self._background if background else self._speech
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters.append(waiter)
-        try:
-            await waiter  # give() hands its lane straight to the waiter it picks
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.give(1, background=background)  # handed one as we were cancelled
-            else:
-                waiters.remove(waiter)
-            raise
+        else:
+            waiters = self._background if background else self._speech
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiters.append(waiter)
+            try:
+                await waiter  # give() hands its lane straight to the waiter it picks
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self.give(1, background=background)  # handed one as we were cancelled
+                else:
+                    waiters.remove(waiter)
+                raise
+        self._yielding_held += yielding
 
-    def take_rest(self) -> int:
-        """Take every other lane if all are free and nobody waits; how many were taken.
-
-        For speech only: the caller holds one lane already.
+    def take_rest(self) -> int | None:
+        """For the speech run that holds one lane: every other free lane, if nobody waits
+        and every lane not free is held by background work that yields; how many were
+        taken (0 when yielding work holds them all). None: other work keeps the run on
+        its one lane.
         """
-        if self._free != self.total - 1 or self._speech or self._background:
-            return 0
-        self._free = 0
-        return self.total - 1
+        if self._speech or self._background:
+            return None
+        if self._free + self._yielding_held != self.total - 1:
+            return None
+        taken, self._free = self._free, 0
+        return taken
 
-    def give(self, count: int = 1, *, background: bool = False) -> None:
-        """Return ``count`` lanes taken with the same ``background``."""
+    def give(self, count: int = 1, *, background: bool = False, yielding: bool = False) -> None:
+        """Return ``count`` lanes taken with the same ``background`` and ``yielding``."""
         self._free += count
         if background:
             self._background_held -= count
+        if yielding:
+            self._yielding_held -= count
         while self._free:
             waiters = self._next()
             if waiters is None:
@@ -164,7 +199,7 @@ class LaneShare:
             self._release()
             raise
 
-    def take_rest(self) -> int:
+    def take_rest(self) -> int | None:
         """Every other lane of the machine for the run that holds one (Lanes.take_rest)."""
         return self.lanes.take_rest()
 

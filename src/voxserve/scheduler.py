@@ -281,15 +281,18 @@ class Scheduler:
             if not batch:
                 self._lanes.give()
                 continue
-            extra = self._lanes.take_rest() if self._may_run_alone(batch) else 0
-            task = asyncio.get_running_loop().create_task(self._infer(batch, 1 + extra))
+            extra = self._lanes.take_rest() if self._may_run_alone(batch) else None
+            alone = extra is not None or self._lanes.lanes.total == 1
+            task = asyncio.get_running_loop().create_task(
+                self._infer(batch, 1 + (extra or 0), exclusive=alone)
+            )
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _infer(self, batch: list[_Item], lanes: int) -> None:
-        """Run one batch on the executor and resolve its futures; always frees its lanes."""
+    async def _infer(self, batch: list[_Item], lanes: int, *, exclusive: bool) -> None:
+        """Run one batch on the executor and resolve its futures; always frees its
+        ``lanes``. ``exclusive``: on every core (no other speech runs; Lanes.take_rest)."""
         loop = asyncio.get_running_loop()
-        exclusive = lanes == self._lanes.lanes.total  # nothing else runs: every core is its own
         started = time.monotonic()
         try:
             results = await loop.run_in_executor(

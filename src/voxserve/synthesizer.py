@@ -37,7 +37,7 @@ from voxserve.configs import SynthesisConfig
 from voxserve.deadlines import Pace
 from voxserve.engines.base import Engine
 from voxserve.engines.voices import VoiceLibrary
-from voxserve.lanes import Lanes, yield_to_loop
+from voxserve.lanes import Lanes, yield_to_loop, yield_to_speech
 from voxserve.metrics import Metrics
 from voxserve.plan import Plan
 from voxserve.planner import Planner
@@ -85,6 +85,9 @@ class Synthesizer:
         self.lanes = Lanes(lanes)
         self._executor = ThreadPoolExecutor(
             max_workers=lanes, thread_name_prefix="voxserve-infer", initializer=yield_to_loop
+        )
+        self._background_executor = ThreadPoolExecutor(
+            max_workers=lanes, thread_name_prefix="voxserve-job", initializer=yield_to_speech
         )
         self._schedulers: dict[str, Scheduler] = {}
         self._sync_lock = threading.Lock()
@@ -318,16 +321,17 @@ class Synthesizer:
         return await loop.run_in_executor(None, self.encode_chunks, plan, chunks)
 
     async def on_background_lane(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (inference) on an inference thread holding a *background* lane:
-        long-form jobs, which speech keeps priority over (voxserve.lanes).
+        """Run ``work`` (one-lane inference) holding a *background* lane that yields its
+        core: long-form jobs, which speech keeps priority over (voxserve.lanes). It runs on
+        a thread of its own pool, at BACKGROUND_NICENESS.
 
         Cancelled while it runs, the lane is given back only when the thread is done.
         """
-        await self.lanes.take(background=True)
-        running = asyncio.get_running_loop().run_in_executor(self._executor, work)
+        await self.lanes.take(background=True, yielding=True)
+        running = asyncio.get_running_loop().run_in_executor(self._background_executor, work)
 
         def finished(done: asyncio.Future[T]) -> None:
-            self.lanes.give(background=True)
+            self.lanes.give(background=True, yielding=True)
             if not done.cancelled():
                 done.exception()  # retrieved here too: its caller may have gone
 
@@ -343,4 +347,5 @@ class Synthesizer:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._background_executor.shutdown(wait=True, cancel_futures=True)
         self.library.close()
