@@ -254,6 +254,10 @@ class JobService:
         plan = job.plan
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self.synth.library.engine, plan.voice)
+        # One sentence per lane needs the lanes' sessions, which a server that just started
+        # may not have opened yet (server.app.after_ready waits for a quiet moment): until
+        # then a job would run on the sessions of every core, beside speech's runs.
+        await self.synth.aopen_lanes()
         sentences = job.chunks[index]
         costs = self.synth.estimate(plan)[sentences.start : sentences.stop]
         ticket = await self._admit(costs)
