@@ -4,6 +4,8 @@ disk and on a real S3 server (moto's, on 127.0.0.1)."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from fake_server import FakeServer, fake_settings, fake_synthesizer, wait_until
 from fakes import FakeEngine
 from s3_server import S3Server
+from voxserve.lanes import BACKGROUND_NICENESS
 from voxserve.types import SynthesisParams, SynthesisRequest
 
 pytestmark = pytest.mark.inprocess
@@ -179,3 +182,40 @@ def test_store_down_jobs_wait_speech_unaffected(tmp_path: Path) -> None:
             )
             keys = s3.client().list_objects_v2(Bucket=s3.bucket)["Contents"]
             assert [k["Key"] for k in keys] == [f"voxserve/jobs/{job['id']}/{job['id']}.mp3"]
+
+
+class DeferredLanesEngine(FakeEngine):
+    """An engine whose lane sessions open later (as Piper's do on a fresh server): a job
+    must open them before its first sentence, and run each sentence on one lane."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lanes_open = False
+        self.job_runs: list[tuple[bool, bool, int]] = []
+        """(lanes open, exclusive, niceness) of every run on a job thread."""
+
+    def open_lanes(self) -> None:
+        self.lanes_open = True
+
+    def infer(self, batch: Any, *, exclusive: bool = False) -> Any:
+        if threading.current_thread().name.startswith("voxserve-job"):
+            nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            self.job_runs.append((self.lanes_open, exclusive, nice))
+        return super().infer(batch, exclusive=exclusive)
+
+
+def test_a_job_opens_the_lanes_and_runs_its_sentences_on_yielding_threads(
+    tmp_path: Path,
+) -> None:
+    engine = DeferredLanesEngine()
+    with FakeServer(engine, settings(tmp_path)) as server:
+        answer = httpx.post(
+            server.url + "/v1/audio/jobs",
+            json={"input": TEXT, "voice": "fake-voice", "response_format": "wav"},
+        )
+        assert answer.status_code == 202, answer.text
+        assert finished(server, answer.json()["id"])["status"] == "succeeded"
+    assert len(engine.job_runs) == len(SENTENCES)
+    assert {(open_, exclusive) for open_, exclusive, _ in engine.job_runs} == {(True, False)}
+    if os.getpriority(os.PRIO_PROCESS, 0) < BACKGROUND_NICENESS:
+        assert {nice for *_, nice in engine.job_runs} == {BACKGROUND_NICENESS}
