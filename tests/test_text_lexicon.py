@@ -3,16 +3,25 @@ reload route and ``voxserve lexicon check``, in-process on the fake engine."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fake_server import FakeServer, fake_settings, fake_synthesizer
 from fakes import FakeEngine
 from voxserve.cli import main
 from voxserve.errors import InvalidLexicon
-from voxserve.text.lexicon import Segment, load_lexicon, parse_lexicon
+from voxserve.text.lexicon import (
+    _ASCII_FOLD,
+    Lexicon,
+    Segment,
+    load_lexicon,
+    parse_lexicon,
+)
 from voxserve.types import SynthesisRequest
 
 pytestmark = pytest.mark.inprocess
@@ -80,6 +89,8 @@ def test_matching_whole_words_case_and_voice() -> None:
     ]
     assert lexicon.digest("fake-voice") != lexicon.digest("other-voice")
     assert load_lexicon([]).digest("fake-voice") == ""
+    case = Lexicon(tuple(parse_lexicon("/x/ = y\n"))), Lexicon(tuple(parse_lexicon("/x/i = y\n")))
+    assert case[0].digest("v") != case[1].digest("v")
 
 
 def test_aliases_are_normalized_and_ipa_stays_for_piper(tmp_path: Path) -> None:
@@ -136,3 +147,59 @@ def test_lexicon_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     bad.write_text("a = b\nc\n", encoding="utf-8")
     assert main(["lexicon", "check", str(bad)]) == 2
     assert f"{bad}:2: expected" in capsys.readouterr().err
+
+
+# -- matching a run of plain words in one pass --------------------------------------------
+
+KEYS = ["ann", "Ann", "ANN", "anna", "sql", "Sql", "k8s", "x_y", "Zoë", "New York", "C++", "ſql"]
+PATTERNS = ["/\\bAnn\\w*/", "/n\\s+A/i", "/[0-9]+/", "/ann/i"]
+WORDS = [*KEYS, "Anna", "SQL", "ſQL", "İ", "ı", "KSQL", "ann's", "York", "New", "\u212a8s"]
+
+
+def entry_by_entry(lexicon: Lexicon, text: str, voice: str) -> list[Segment]:
+    """How Lexicon.apply is documented: each entry's expression over what is still text."""
+    segments = [Segment("text", text)]
+    for entry in lexicon.for_voice(voice, names=True):
+        split = []
+        for segment in segments:
+            if segment.kind != "text":
+                split.append(segment)
+                continue
+            last = 0
+            for match in entry.pattern.finditer(segment.value):
+                if match.start() > last:
+                    split.append(Segment("text", segment.value[last : match.start()]))
+                value = match.expand(entry.value) if entry.regex else entry.value
+                split.append(Segment("phonemes" if entry.ipa else "words", value))
+                last = match.end()
+            if last < len(segment.value):
+                split.append(Segment("text", segment.value[last:]))
+        segments = split
+    return segments
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.sampled_from(KEYS + PATTERNS), max_size=12),
+    names=st.lists(st.sampled_from(KEYS), max_size=6),
+    text=st.lists(st.sampled_from([*WORDS, " ", ", ", "-", "'", "é", "\n"]), max_size=30),
+)
+def test_plain_words_match_as_the_entries_one_by_one(
+    lines: list[str], names: list[str], text: list[str]
+) -> None:
+    source = "".join(f"{key} = v{i}\n" for i, key in enumerate(lines))
+    named = tuple(parse_lexicon("".join(f"{k} = [[n{i}]]\n" for i, k in enumerate(names))))
+    lexicon = Lexicon(tuple(parse_lexicon(source)), names=named)
+    assert lexicon.apply("".join(text), "v", names=True) == entry_by_entry(
+        lexicon, "".join(text), "v"
+    )
+
+
+def test_the_characters_that_fold_to_ascii_are_all_known() -> None:
+    """re.IGNORECASE matches a few characters besides ASCII to ASCII letters; the word
+    matcher must know every one (a new Python could add some)."""
+    everything = "".join(chr(c) for c in range(128, 0x110000) if not 0xD800 <= c < 0xE000)
+    found = {m[0] for m in re.finditer(r"[a-z0-9_]", everything, re.IGNORECASE)}
+    assert found == set(map(chr, _ASCII_FOLD))
+    for char, ascii_char in _ASCII_FOLD.items():
+        assert re.fullmatch(str(ascii_char), chr(char), re.IGNORECASE)

@@ -15,6 +15,12 @@ The file format (docs/lexicon.md)::
 Files are read whole by :func:`load_lexicon` into an immutable :class:`Lexicon`; a reload
 builds a new one and swaps it in. Each voice's entries have a digest, part of the cache
 key of every plan spoken with them, so changed entries never meet old audio.
+
+:data:`NAMES_LEXICON` is the bundled one: names espeak-ng says wrong, in CMUdict's
+pronunciation (scripts/make-names-lexicon.py). Its entries come after every file's and
+apply only to voices that read US English IPA (:func:`reads_names`). They are ~450 plain
+words; a run of plain words is matched in one pass over the text's words
+(:class:`_Words`) instead of a regular expression each, with the same result.
 """
 
 from __future__ import annotations
@@ -23,15 +29,26 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Literal
 
 from voxserve.errors import InvalidLexicon
 
-__all__ = ["Entry", "Lexicon", "Segment", "load_lexicon", "parse_lexicon"]
+__all__ = [
+    "NAMES_LEXICON",
+    "Entry",
+    "Lexicon",
+    "Segment",
+    "load_lexicon",
+    "parse_lexicon",
+    "reads_names",
+]
 
 #: Longest lexicon file, in bytes.
 MAX_FILE_BYTES = 4 * 1024 * 1024
+#: The bundled names lexicon (docs/lexicon.md): US English IPA, after the other entries.
+NAMES_LEXICON = Path(__file__).with_name("names.lex")
 _SECTION = re.compile(r"\[\s*([^\]\s]+)\s*\]\s*\Z")
 _PATTERN = re.compile(r"/(?P<pattern>.+)/(?P<flags>i?)\s*=\s*(?P<value>.*)\Z")
 _WORD = re.compile(r"(?P<word>[^=]+?)\s*=\s*(?P<value>.*)\Z")
@@ -66,8 +83,13 @@ class Entry:
     """The voice id it applies to; ``*`` for every voice."""
     where: str
     """File and line, for messages."""
-    pattern: re.Pattern[str] = field(compare=False, repr=False, default=re.compile(""))
-    """The compiled matcher (a whole-word match for a word)."""
+    ignore_case: bool = False
+    """Whether a regular expression ends ``/i`` (a word ignores case when all lower case)."""
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """The compiled matcher (a whole-word match for a word), compiled on first use."""
+        return _compile(self.key, regex=self.regex, ignore_case=self.ignore_case, where=self.where)
 
 
 def _compile(key: str, *, regex: bool, ignore_case: bool, where: str) -> re.Pattern[str]:
@@ -107,9 +129,10 @@ def _entry(line: str, voice: str, where: str) -> Entry:
         value = ipa_match["ipa"].strip()
         if bad := sorted(set(value) & _IPA_FORBIDDEN):
             raise InvalidLexicon(f"{where}: IPA may not contain {' '.join(bad)!r}.")
-    ignore_case = bool(regex and match["flags"])
-    pattern = _compile(key, regex=regex, ignore_case=ignore_case, where=where)
-    return Entry(key, value, ipa, regex, voice, where, pattern)
+    entry = Entry(key, value, ipa, regex, voice, where, bool(regex and match["flags"]))
+    if regex:
+        _ = entry.pattern  # compiled now, so that a bad expression is refused at its line
+    return entry
 
 
 def parse_lexicon(text: str, *, source: str = "<lexicon>") -> list[Entry]:
@@ -133,6 +156,12 @@ def parse_lexicon(text: str, *, source: str = "<lexicon>") -> list[Entry]:
     return entries
 
 
+def reads_names(language: str, phonemes: bool) -> bool:
+    """Whether a voice takes the names lexicon: a Piper voice (it reads IPA) of US English,
+    as CMUdict and the IPA are. Other voices read the names as they did."""
+    return phonemes and language.replace("-", "_").lower() == "en_us"
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """Every loaded entry, global and per voice. Immutable: reloading builds another."""
@@ -140,26 +169,125 @@ class Lexicon:
     entries: tuple[Entry, ...] = ()
     sources: tuple[str, ...] = ()
     """The files it was read from."""
+    names: tuple[Entry, ...] = ()
+    """The bundled names lexicon's entries: after all others, for voices that take them."""
+    _voices: dict[tuple[str, bool], tuple[str, tuple[Entry | _Words, ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Per voice id and ``names``, made on first use: the digest and the matching steps."""
 
-    def for_voice(self, voice: str) -> tuple[Entry, ...]:
-        """The entries that apply to ``voice``: its own first, then the global ones."""
+    def for_voice(self, voice: str, *, names: bool = False) -> tuple[Entry, ...]:
+        """The entries that apply to ``voice``: its own first, then the global ones, then
+        with ``names`` (:func:`reads_names`) the bundled names."""
         own = tuple(e for e in self.entries if e.voice == voice)
-        return own + tuple(e for e in self.entries if e.voice == "*")
+        shared = tuple(e for e in self.entries if e.voice == "*")
+        return own + shared + (self.names if names else ())
 
-    def digest(self, voice: str) -> str:
+    def digest(self, voice: str, *, names: bool = False) -> str:
         """A digest of the entries that apply to ``voice`` ('' when none do)."""
-        entries = self.for_voice(voice)
-        if not entries:
-            return ""
-        blob = "\n".join(f"{e.regex}\t{e.ipa}\t{e.voice}\t{e.key}\t{e.value}" for e in entries)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self._for(voice, names)[0]
 
-    def apply(self, text: str, voice: str) -> list[Segment]:
+    def apply(self, text: str, voice: str, *, names: bool = False) -> list[Segment]:
         """Split ``text`` at every entry's matches; the first entry to match a stretch wins."""
         segments = [Segment("text", text)]
-        for entry in self.for_voice(voice):
-            segments = list(_split(segments, entry))
+        for step in self._for(voice, names)[1]:
+            split = step.split if isinstance(step, _Words) else partial(_split, entry=step)
+            segments = list(split(segments))
         return segments
+
+    def _for(self, voice: str, names: bool) -> tuple[str, tuple[Entry | _Words, ...]]:
+        known = self._voices.get((voice, names))
+        if known is None:  # two threads may both make it: the same value either way
+            entries = self.for_voice(voice, names=names)
+            known = self._voices[voice, names] = (_digest(entries), _steps(entries))
+        return known
+
+
+def _digest(entries: Sequence[Entry]) -> str:
+    if not entries:
+        return ""
+    # "\ti" for /.../i only, so that the digests of lexicons without one stay as they were.
+    blob = "\n".join(
+        f"{e.regex}\t{e.ipa}\t{e.voice}\t{e.key}\t{e.value}" + "\ti" * e.ignore_case
+        for e in entries
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# A word entry whose key is all ASCII letters, digits and _ can only match a whole \w+ run
+# of the text (its match is bounded by non-word characters, and so is every stretch taken
+# before it), so a run of them is matched by looking each word of the text up.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+\Z")
+_WORD_RUN = re.compile(r"\w+")
+# The characters besides ASCII that a case-insensitive regular expression matches to an
+# ASCII letter (İ ı to i, the Kelvin sign to k, long s to s; tests/test_text_lexicon.py
+# checks the list against every code point).
+_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u212a": "k", "\u017f": "s"})
+
+
+def _steps(entries: Sequence[Entry]) -> tuple[Entry | _Words, ...]:
+    """``entries`` in order, each run of plain word entries made one :class:`_Words`."""
+    steps: list[Entry | _Words] = []
+    run: list[Entry] = []
+    for entry in entries:
+        if not entry.regex and _PLAIN_KEY.match(entry.key):
+            run.append(entry)
+            continue
+        if run:
+            steps.append(_Words.of(run))
+            run = []
+        steps.append(entry)
+    if run:
+        steps.append(_Words.of(run))
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """Consecutive plain word entries, matched as their regular expressions one after the
+    other would: for each word of the text, the first entry that matches it."""
+
+    by_key: dict[str, tuple[Entry, ...]]
+    """Lower-case key to the entries with that key, in order."""
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry]) -> _Words:
+        by_key: dict[str, list[Entry]] = {}
+        for entry in entries:
+            by_key.setdefault(entry.key.lower(), []).append(entry)
+        return cls({key: tuple(same) for key, same in by_key.items()})
+
+    def match(self, word: str) -> Entry | None:
+        """The first entry whose key matches ``word`` (a whole \\w+ run), if any."""
+        if word.isascii():
+            folded = word.lower()
+            for entry in self.by_key.get(folded, ()):
+                # A key all in lower case matches any case (re.IGNORECASE), else exactly.
+                if entry.key in (word, folded):
+                    return entry
+            return None
+        # Rare: a word that folds to a key only through İ ı K ſ; its expression decides.
+        for entry in self.by_key.get(word.translate(_ASCII_FOLD).lower(), ()):
+            if entry.pattern.fullmatch(word):
+                return entry
+        return None
+
+    def split(self, segments: Iterable[Segment]) -> Iterable[Segment]:
+        for segment in segments:
+            if segment.kind != "text":
+                yield segment
+                continue
+            text, last = segment.value, 0
+            for word in _WORD_RUN.finditer(text):
+                entry = self.match(word[0])
+                if entry is None:
+                    continue
+                if word.start() > last:
+                    yield Segment("text", text[last : word.start()])
+                yield Segment("phonemes" if entry.ipa else "words", entry.value)
+                last = word.end()
+            if last < len(text):
+                yield Segment("text", text[last:])
 
 
 def _split(segments: Iterable[Segment], entry: Entry) -> Iterable[Segment]:
@@ -180,17 +308,21 @@ def _split(segments: Iterable[Segment], entry: Entry) -> Iterable[Segment]:
             yield Segment("text", segment.value[last:])
 
 
-def load_lexicon(paths: Sequence[Path]) -> Lexicon:
-    """Read lexicon files in order; raises InvalidLexicon naming the file and line."""
-    entries: list[Entry] = []
-    for path in paths:
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise InvalidLexicon(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB.")
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidLexicon(f"{path}: cannot be read ({exc.strerror or exc}).") from None
-        except UnicodeDecodeError as exc:
-            raise InvalidLexicon(f"{path}: not UTF-8 text ({exc.reason}).") from None
-        entries.extend(parse_lexicon(text, source=str(path)))
-    return Lexicon(tuple(entries), tuple(str(p) for p in paths))
+def load_lexicon(paths: Sequence[Path], *, names: Path | None = None) -> Lexicon:
+    """Read lexicon files in order, and ``names`` (:data:`NAMES_LEXICON`) as the names;
+    raises InvalidLexicon naming the file and line."""
+    entries = [entry for path in paths for entry in _read(path)]
+    bundled = tuple(_read(names)) if names is not None else ()
+    return Lexicon(tuple(entries), tuple(str(p) for p in paths), bundled)
+
+
+def _read(path: Path) -> list[Entry]:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InvalidLexicon(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB.")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidLexicon(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidLexicon(f"{path}: not UTF-8 text ({exc.reason}).") from None
+    return parse_lexicon(text, source=str(path))
