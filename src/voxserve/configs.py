@@ -59,6 +59,8 @@ class SynthesisConfig:
     max_sentence_chars: int
     lexicon: tuple[Path, ...]
     """Pronunciation lexicon files, read at start and by ``reload_lexicon``."""
+    names_lexicon: bool
+    """Whether the bundled names lexicon is read after them (for US English Piper voices)."""
     batch_size: int
     batch_max_wait_ms: float
     max_queue: int
@@ -77,6 +79,7 @@ class SynthesisConfig:
             max_spoken_chars=settings.max_spoken_chars,
             max_sentence_chars=settings.max_sentence_chars,
             lexicon=settings.lexicon,
+            names_lexicon=settings.names_lexicon,
             batch_size=settings.batch_size,
             batch_max_wait_ms=settings.batch_max_wait_ms,
             max_queue=settings.max_queue,

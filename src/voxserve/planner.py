@@ -16,10 +16,10 @@ from voxserve.configs import SynthesisConfig
 from voxserve.engines.voices import VoiceLibrary
 from voxserve.errors import EmptyText, SpokenTextTooLong, TextTooLong
 from voxserve.plan import Plan, check_params, named_voices, with_parts
-from voxserve.text.lexicon import Lexicon, load_lexicon
+from voxserve.text.lexicon import NAMES_LEXICON, Lexicon, load_lexicon, reads_names
 from voxserve.text.spoken import Reader, plain_runs, render
 from voxserve.text.ssml import parse_ssml
-from voxserve.types import SPEED_RANGE, VOLUME_RANGE, SynthesisParams, SynthesisRequest
+from voxserve.types import SPEED_RANGE, VOLUME_RANGE, SynthesisParams, SynthesisRequest, Voice
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ class Planner:
     def __init__(self, library: VoiceLibrary, config: SynthesisConfig) -> None:
         self.library = library
         self.config = config
-        self.lexicon = load_lexicon(config.lexicon)
-        """The pronunciation lexicon (VOXSERVE_LEXICON); swapped whole by reload_lexicon."""
+        self.lexicon = self._load_lexicon()
+        """The pronunciation lexicon (VOXSERVE_LEXICON, then the bundled names unless
+        VOXSERVE_NAMES_LEXICON=false); swapped whole by reload_lexicon."""
 
     def plan(self, request: SynthesisRequest, *, max_chars: int | None = None) -> Plan:
         """Validate ``request`` and split its text; raises an InvalidRequest subclass.
@@ -95,19 +96,30 @@ class Planner:
             pauses=() if pauses == default_pauses else pauses,
             marks=spoken.marks,
             warnings=document.warnings if document is not None else (),
-            lexicon=lexicon.digest(voices[0].id),
+            lexicon=_digest(lexicon, voices[0]),
         )
         if any(v.id != voices[0].id for v in voices):
-            plan = with_parts(plan, voices, lexicon.digest)
+            by_id = {v.id: v for v in voices}
+            plan = with_parts(plan, voices, lambda vid: _digest(lexicon, by_id[vid]))
         return plan
 
     def reload_lexicon(self) -> Lexicon:
         """Read the VOXSERVE_LEXICON files again and use them from the next plan on;
         raises InvalidLexicon (the old lexicon stays) if one has a bad line."""
-        self.lexicon = load_lexicon(self.config.lexicon)
+        self.lexicon = self._load_lexicon()
         log.info(
-            "lexicon loaded: %d entries from %s",
+            "lexicon loaded: %d entries from %s, %d bundled names",
             len(self.lexicon.entries),
             ", ".join(self.lexicon.sources) or "no files",
+            len(self.lexicon.names),
         )
         return self.lexicon
+
+    def _load_lexicon(self) -> Lexicon:
+        names = NAMES_LEXICON if self.config.names_lexicon else None
+        return load_lexicon(self.config.lexicon, names=names)
+
+
+def _digest(lexicon: Lexicon, voice: Voice) -> str:
+    """The digest of the entries ``voice`` reads with (part of the cache key)."""
+    return lexicon.digest(voice.id, names=reads_names(voice.language, voice.engine == "piper"))

@@ -81,6 +81,11 @@ class Settings(LiveSettings, AsrSettings, WyomingSettings, StorageSettings, Jobs
         description="Pronunciation lexicon files, comma-separated (docs/lexicon.md); "
         "reloaded by POST /admin/lexicon/reload or SIGHUP.",
     )
+    names_lexicon: bool = Field(
+        True,
+        description="Read the bundled names lexicon (~450 names espeak-ng says wrong, in "
+        "CMUdict's pronunciation) after the VOXSERVE_LEXICON files, whose entries win.",
+    )
 
     # Inference
     device: Literal["auto", "cpu", "cuda"] = "auto"

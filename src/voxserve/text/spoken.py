@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from voxserve.text.en_codes import LETTER_NAMES
 from voxserve.text.en_rules import read_number
-from voxserve.text.lexicon import Lexicon, Segment
+from voxserve.text.lexicon import Lexicon, Segment, reads_names
 from voxserve.text.normalize import language_prefix, normalize
 from voxserve.text.numbers import digits, ordinal
 from voxserve.text.split import split_sentences
@@ -192,11 +192,11 @@ class _Renderer:
         if run.interpret_as is not None:
             self.say(say_as(run.value, run.interpret_as, run.format, self.language))
             return
-        segments = (
-            self.lexicon.apply(run.value, self.voice)
-            if self.lexicon is not None
-            else [Segment("text", run.value)]
-        )
+        if self.lexicon is None:
+            segments = [Segment("text", run.value)]
+        else:
+            names = reads_names(self.language, self.phonemes)
+            segments = self.lexicon.apply(run.value, self.voice, names=names)
         for segment in segments:
             self.segment(segment)
 
