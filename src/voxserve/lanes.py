@@ -199,6 +199,11 @@ class LaneShare:
             self._release()
             raise
 
+    @property
+    def total(self) -> int:
+        """The machine's lanes (all engines')."""
+        return self.lanes.total
+
     def take_rest(self) -> int | None:
         """Every other lane of the machine for the run that holds one (Lanes.take_rest)."""
         return self.lanes.take_rest()

@@ -282,7 +282,7 @@ class Scheduler:
                 self._lanes.give()
                 continue
             extra = self._lanes.take_rest() if self._may_run_alone(batch) else None
-            alone = extra is not None or self._lanes.lanes.total == 1
+            alone = extra is not None or self._lanes.total == 1
             task = asyncio.get_running_loop().create_task(
                 self._infer(batch, 1 + (extra or 0), exclusive=alone)
             )
