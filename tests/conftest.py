@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -34,3 +35,21 @@ def piper_synth() -> Iterator[Synthesizer]:
     synthesizer = Synthesizer.from_settings(Settings(espeak=False))
     yield synthesizer
     synthesizer.close()
+
+
+#: The longest test files (pytest --durations on the 2-core machine, 20 to 75 s each), in
+#: that order. pytest-xdist's loadfile hands files to the workers in collection order, so
+#: they go first: a long file that came last would leave one worker running it alone.
+LONGEST_FIRST = (
+    "test_jobs_distributed.py",
+    "test_web_page.py",
+    "test_roundtrip_speech.py",
+    "test_transcribe_live.py",
+    "test_quantize.py",
+    "test_concurrency.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))
