@@ -226,3 +226,48 @@ def test_yielding_threads_run_below_inference_threads() -> None:
         pytest.skip(f"this process runs at niceness {base} already")
     assert niceness(yield_to_loop) == INFERENCE_NICENESS
     assert niceness(yield_to_speech) == BACKGROUND_NICENESS > INFERENCE_NICENESS
+
+
+def test_speech_borrows_a_lane_when_yielding_jobs_hold_them_all() -> None:
+    async def main() -> None:
+        lanes = Lanes(1)
+        await lanes.take(background=True, yielding=True)  # a job's sentence
+        await asyncio.wait_for(lanes.take(), 1)  # speech starts at once beside it
+        assert lanes.free == -1
+        assert lanes.take_rest() == 0  # alone on the machine's one core, as speech goes
+        second = asyncio.create_task(lanes.take())  # one borrower at a time
+        job_next = asyncio.create_task(lanes.take(background=True, yielding=True))
+        await _settle()
+        assert not second.done()
+        lanes.give()  # the first speech run ends: the second borrows in its turn
+        await asyncio.wait_for(second, 1)
+        assert lanes.free == -1
+        lanes.give(background=True, yielding=True)  # the sentence ends: the lane is paid back
+        await _settle()
+        assert lanes.free == 0
+        assert not job_next.done()  # the job's next sentence waits for the borrower
+        lanes.give()
+        await asyncio.wait_for(job_next, 1)
+        lanes.give(background=True, yielding=True)
+        assert lanes.free == 1
+
+    asyncio.run(main())
+
+
+def test_nothing_borrows_beside_a_transcription_or_a_free_lane() -> None:
+    async def main() -> None:
+        lanes = Lanes(2)
+        await lanes.take(background=True)  # a transcription: it does not yield
+        await lanes.take(background=True, yielding=True)
+        waiter = asyncio.create_task(lanes.take())
+        await _settle()
+        assert not waiter.done()
+        assert lanes.free == 0
+        lanes.give(background=True)
+        await asyncio.wait_for(waiter, 1)  # handed the freed lane, not a borrowed one
+        assert lanes.free == 0
+        lanes.give()
+        lanes.give(background=True, yielding=True)
+        assert lanes.free == 2
+
+    asyncio.run(main())

@@ -623,3 +623,23 @@ def test_a_rest_is_read_ahead_and_waits_while_a_new_head_runs_alone() -> None:
         run_with(engine, pool, body, batch_size=1, max_wait_ms=0.0)
     assert engine.batches == [["first " * 9], ["second " * 9], [f"rest of {'first ' * 9}"]]
     assert engine.exclusive == [True, True, False]
+
+
+def test_on_one_lane_a_sentence_starts_beside_a_job_sentence_not_after_it() -> None:
+    engine = SlowEngine(lanes=1)
+    lanes = Lanes(1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+
+        async def main() -> None:
+            await lanes.take(background=True, yielding=True)  # held throughout
+            sched = Scheduler(engine, pool, lanes=lanes, batch_size=1, max_wait_ms=0)
+            try:
+                done = sched.submit(utterances("now"), due=time.monotonic())
+                await asyncio.wait_for(asyncio.gather(*done), 5)
+            finally:
+                await sched.stop()
+            assert lanes.free == 0
+            lanes.give(background=True, yielding=True)
+
+        asyncio.run(main())
+    assert engine.exclusive == [True]

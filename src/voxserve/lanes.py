@@ -21,6 +21,9 @@ A job's synthesis *yields* its core: it runs on one thread at :data:`BACKGROUND_
 A speech run that may have every lane then runs on all of them beside it (on every core,
 as on an idle machine), and the kernel gives the shared core mostly to speech: first audio
 while a job runs stays near the idle figure (docs/performance.md), and the job loses little.
+When such work holds every lane (one lane, or ``VOXSERVE_JOBS_WORKERS`` as many as the
+lanes), one speech run at a time *borrows* a lane: it starts at once beside the job's
+sentences instead of waiting for one to end (the count of free lanes is then -1).
 A transcription does not yield (CTranslate2 runs its own threads at the process's priority).
 
 An engine may run fewer inferences at once than the machine has lanes (it has that many
@@ -96,8 +99,10 @@ class Lanes:
         """
         if yielding and not background:
             raise ValueError("only background work yields its lane")
-        if self._free and not self._speech and not self._background:
+        if self._free > 0 and not self._speech and not self._background:
             self._grant(background)
+        elif not background and not self._speech and self._may_borrow():
+            self._grant(background)  # free goes to -1 until a lane comes back
         else:
             waiters = self._background if background else self._speech
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -122,7 +127,8 @@ class Lanes:
             return None
         if self._free + self._yielding_held != self.total - 1:
             return None
-        taken, self._free = self._free, 0
+        taken = max(self._free, 0)  # -1: the run borrows a lane already
+        self._free -= taken
         return taken
 
     def give(self, count: int = 1, *, background: bool = False, yielding: bool = False) -> None:
@@ -132,7 +138,7 @@ class Lanes:
             self._background_held -= count
         if yielding:
             self._yielding_held -= count
-        while self._free:
+        while self._free > 0:
             waiters = self._next()
             if waiters is None:
                 return
@@ -140,6 +146,16 @@ class Lanes:
             if not waiter.done():
                 self._grant(waiters is self._background)
                 waiter.set_result(None)
+        while self._speech and self._may_borrow():
+            waiter = self._speech.popleft()
+            if not waiter.done():
+                self._grant(False)
+                waiter.set_result(None)
+
+    def _may_borrow(self) -> bool:
+        """Whether a speech run may borrow a lane: background work that yields its core
+        holds every lane, and no speech run borrows one already."""
+        return self._free == 0 and self._yielding_held == self.total
 
     def _grant(self, background: bool) -> None:
         self._free -= 1
