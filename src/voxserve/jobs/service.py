@@ -14,10 +14,12 @@ Because chunks hold whole sentences of one plan and carry the plan's sentence si
 and the resampler and encoder run once over their concatenation, the result is the same
 audio as one synthesis of the whole text: no clicks or gaps at the joins.
 
-Interactive speech keeps priority: chunk sentences take background lanes (speech keeps
-at least half the lanes while both wait), and each chunk is admitted as background work,
-waiting (never refused) while speech keeps the machine busy. A store that is down makes
-chunks wait and retry; speech does not use the store.
+Interactive speech keeps priority: chunk sentences take background lanes that yield
+their core (speech keeps at least half the lanes while both wait, runs on every core
+beside a sentence, and borrows a lane when sentences hold them all: voxserve.lanes), and
+each chunk is admitted as background work, waiting (never refused) while speech keeps
+the machine busy. A store that is down makes chunks wait and retry; speech does not use
+the store.
 
 Chunks go through a :class:`ChunkQueue`: :class:`LocalQueue` runs them in this process.
 With a Redis URL, :class:`voxserve.jobs.distributed.DistributedJobService` keeps jobs in
