@@ -17,8 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -48,9 +50,38 @@ _WYOMING = re.compile(r"Wyoming \(Home Assistant\) listening on tcp://[\d.]+:(\d
 
 
 def free_port() -> int:
+    """A port free now. Another process may bind it before the caller's server does (two
+    pytest workers start servers at once): servers started on it raise :class:`PortTaken`
+    and go again on another (:data:`PORT_TRIES`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+T = TypeVar("T")
+
+#: Ports tried by a test server whose port was taken between free_port() and its bind.
+PORT_TRIES = 5
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind the port free_port() chose: something took it meanwhile."""
+
+
+def port_taken(log: str) -> bool:
+    """Whether a server's log says its listening port was in use."""
+    return "Address already in use" in log
+
+
+def on_a_free_port(start: Callable[[], T], move: Callable[[int], None]) -> T:
+    """``start()`` a server, and while it raises :class:`PortTaken`, ``move`` it to another
+    port from free_port() and start it again (:data:`PORT_TRIES` in all)."""
+    for _ in range(PORT_TRIES - 1):
+        try:
+            return start()
+        except PortTaken:
+            move(free_port())
+    return start()
 
 
 class LiveServer:

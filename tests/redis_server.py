@@ -20,7 +20,7 @@ from types import TracebackType
 
 import redis
 
-from live import free_port, terminate
+from live import PortTaken, free_port, on_a_free_port, port_taken, terminate
 
 REDIS_SERVER = "/usr/bin/redis-server"
 
@@ -81,16 +81,19 @@ class RedisServer:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.paused = False
         deadline = time.monotonic() + self._timeout
-        with self.client() as probe:
+        # Short time-outs: what answers on the port may not be this server (PortTaken).
+        probe = redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=0.5
+        )
+        with probe:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"redis-server exited with {self.process.returncode}:\n{self.log}"
-                    )
+                    kind = PortTaken if port_taken(self.log) else RuntimeError
+                    raise kind(f"redis-server exited with {self.process.returncode}:\n{self.log}")
                 try:
                     if probe.ping():
                         return self
-                except redis.ConnectionError:
+                except (redis.ConnectionError, redis.TimeoutError):
                     pass
                 time.sleep(0.02)
         self.kill()
@@ -132,7 +135,11 @@ class RedisServer:
         return self.start()
 
     def __enter__(self) -> RedisServer:
-        return self.start()
+        return on_a_free_port(self.start, self._move)
+
+    def _move(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
 
     def __exit__(
         self,

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from live import free_port, terminate
+from live import PortTaken, free_port, on_a_free_port, port_taken, terminate
 
 ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key"
@@ -69,12 +69,14 @@ class S3Server:
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"moto_server exited with {self.process.returncode}:\n{self.log}"
-                )
+                kind = PortTaken if port_taken(self.log) else RuntimeError
+                raise kind(f"moto_server exited with {self.process.returncode}:\n{self.log}")
             try:
-                httpx.get(self.endpoint + "/moto-api/", timeout=1)
+                # 200 from moto's own page: not another server that took the port
+                answered = httpx.get(self.endpoint + "/moto-api/", timeout=1).status_code == 200
             except httpx.TransportError:
+                answered = False
+            if not answered:
                 time.sleep(0.05)
                 continue
             client = self.client()
@@ -103,7 +105,11 @@ class S3Server:
         terminate(self.process, grace=5)
 
     def __enter__(self) -> S3Server:
-        return self.start()
+        return on_a_free_port(self.start, self._move)
+
+    def _move(self, port: int) -> None:
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
 
     def __exit__(
         self,

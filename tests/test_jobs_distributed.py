@@ -99,6 +99,18 @@ def state(server: LiveServer, job_id: str) -> dict[str, Any]:
     return result
 
 
+def ended(server: LiveServer, job_id: str, *, timeout: float, what: str) -> dict[str, Any]:
+    """The job's state once it ended (succeeded, failed or cancelled)."""
+    final: dict[str, Any] = {}
+
+    def done() -> bool:
+        final.update(state(server, job_id))
+        return final["status"] in ("succeeded", "failed", "cancelled")
+
+    wait_until(done, timeout=timeout, what=what)
+    return final
+
+
 def by_replica(client: redis.Redis, job_id: str) -> dict[str, int]:
     counts = client.hgetall(f"{PREFIX}{job_id}:replicas")
     return {k.decode(): int(v) for k, v in counts.items()}  # type: ignore[union-attr]
@@ -125,13 +137,7 @@ def test_two_replicas_share_a_job_and_survive_a_kill(parts: tuple[RedisServer, S
         b.process.wait(timeout=10)
         killed_log = b.log
 
-        final: dict[str, Any] = {}
-
-        def ended() -> bool:
-            final.update(state(a, job_id))
-            return final["status"] in ("succeeded", "failed", "cancelled")
-
-        wait_until(ended, timeout=300, what="the job to end on the surviving replica")
+        final = ended(a, job_id, timeout=300, what="the job to end on the surviving replica")
         assert final["status"] == "succeeded", final
         assert final["progress"]["chunks"] == total
         assert final["progress"]["fraction"] == 1.0
@@ -194,13 +200,7 @@ def test_a_20000_character_job_on_two_replicas_is_one_synthesis_at_every_join(
         )
         assert answer.status_code == 202, answer.text
         job_id = answer.json()["id"]
-        final: dict[str, Any] = {}
-
-        def ended() -> bool:
-            final.update(state(b, job_id))
-            return final["status"] in ("succeeded", "failed", "cancelled")
-
-        wait_until(ended, timeout=400, what="the 20,000-character job")
+        final = ended(b, job_id, timeout=400, what="the 20,000-character job")
         assert final["status"] == "succeeded", final
         counts = by_replica(client, job_id)
         assert len(counts) == 2, counts  # both replicas synthesized chunks

@@ -4,7 +4,6 @@ installed) that src/voxserve/text/names.lex is what the script makes."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -13,19 +12,16 @@ from types import ModuleType
 
 import pytest
 
+from scripts_dir import SCRIPTS, load_script
+
 pytestmark = pytest.mark.inprocess
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make-names-lexicon.py"
+SCRIPT = SCRIPTS / "make-names-lexicon.py"
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_names_lexicon", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT.name)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,19 +12,15 @@ from typing import Any
 import pytest
 
 from openai_document import SPEC
+from scripts_dir import SCRIPTS, load_script
 
 pytestmark = pytest.mark.inprocess
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "refresh_openai_spec.py"
+SCRIPT = SCRIPTS / "refresh_openai_spec.py"
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("refresh_openai_spec", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load() -> ModuleType:
+    return load_script(SCRIPT.name)
 
 
 def ref(name: str) -> dict[str, str]:
@@ -62,7 +57,7 @@ UPSTREAM: dict[str, Any] = {
 
 
 def test_extract_keeps_the_audio_paths_and_what_they_reference() -> None:
-    spec = load_script().extract(UPSTREAM)
+    spec = load().extract(UPSTREAM)
     assert list(spec["paths"]) == ["/audio/speech"]
     assert "x-oaiMeta" not in spec["paths"]["/audio/speech"]["post"]
     assert "servers" not in spec
@@ -90,7 +85,7 @@ def test_the_script_writes_its_header(tmp_path: Path) -> None:
 
 def test_the_vendored_extract_is_whole() -> None:
     """Every reference in tests/openai_spec/audio.json resolves inside it."""
-    script = load_script()
+    script = load()
     for reference in set(script.refs(SPEC)):
         _, kind, name = reference.removeprefix("#/").split("/")
         assert name in SPEC["components"][kind], reference
