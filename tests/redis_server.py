@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from live import PortTaken, free_port, on_a_free_port, port_taken, terminate
 
@@ -83,8 +85,9 @@ class RedisServer:
         deadline = time.monotonic() + self._timeout
         # Short time-outs: what answers on the port may not be this server (PortTaken).
         probe = redis.Redis(
-            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=0.5
-        )
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=0.5,
+            socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0),
+        )  # fmt: skip
         with probe:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
