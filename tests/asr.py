@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from voxserve.asr import (
     WHISPER_RATE,
@@ -32,7 +35,10 @@ from voxserve.asr import (
 )
 from voxserve.asr.models import TINY_EN
 from voxserve.asr.wer import normalize, word_error_rate
-from voxserve.types import FloatArray
+from voxserve.types import FloatArray, SynthesisParams, SynthesisRequest
+
+if TYPE_CHECKING:
+    from voxserve.synthesizer import Synthesizer
 
 __all__ = [
     "WHISPER_RATE",
@@ -62,6 +68,19 @@ class Transcriber:
     def transcribe(self, samples: FloatArray, sample_rate: int) -> str:
         """The text heard in mono float samples in [-1, 1] at ``sample_rate``."""
         return self._transcribe16k(to_whisper_rate(samples, sample_rate))
+
+    def hear(self, synth: Synthesizer, text: str, params: SynthesisParams) -> str:
+        """The text heard when ``synth`` speaks ``text`` with its default voice, as users
+        get it (the text frontend, the stream's chunks joined)."""
+        chunks = list(synth.stream(SynthesisRequest(text, params=params)))
+        return self.transcribe(np.concatenate([c.samples for c in chunks]), chunks[0].sample_rate)
+
+    def hear_bare(self, synth: Synthesizer, text: str, params: SynthesisParams) -> str:
+        """The text heard when ``synth``'s default voice reads ``text`` as written, with
+        no text frontend (espeak-ng's own rules only): the baseline."""
+        engine = synth.library.engine(synth.library.resolve(None))
+        audio = np.concatenate(engine.infer(engine.prepare(text, params)))
+        return self.transcribe(audio, engine.sample_rate)
 
     def transcribe_file(self, data: bytes) -> str:
         """The text heard in an encoded audio file (any container PyAV decodes)."""

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from asr import normalize, word_error_rate
-from voxserve import SynthesisParams, SynthesisRequest, Synthesizer
+from voxserve import SynthesisParams, Synthesizer
 
 if TYPE_CHECKING:
     from asr import Transcriber
@@ -99,21 +99,15 @@ class Heard:
 
 @pytest.fixture(scope="module")
 def heard(piper_synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
-    engine = piper_synth.library.engine(piper_synth.library.resolve(None))
-    results = []
-    for text, reference in CASES:
-        chunks = list(piper_synth.stream(SynthesisRequest(text, params=PARAMS)))
-        spoken = np.concatenate([c.samples for c in chunks])
-        raw = np.concatenate(engine.infer(engine.prepare(text, PARAMS)))
-        results.append(
-            Heard(
-                text=text,
-                reference=reference,
-                normalized=transcriber.transcribe(spoken, chunks[0].sample_rate),
-                raw=transcriber.transcribe(raw, engine.sample_rate),
-            )
+    return [
+        Heard(
+            text=text,
+            reference=reference,
+            normalized=transcriber.hear(piper_synth, text, PARAMS),
+            raw=transcriber.hear_bare(piper_synth, text, PARAMS),
         )
-    return results
+        for text, reference in CASES
+    ]
 
 
 def report(results: list[Heard]) -> str:

@@ -20,7 +20,7 @@ import pytest
 
 from asr import word_error_rate
 from judge import letters_apart as _letters_apart
-from voxserve import SynthesisParams, SynthesisRequest, Synthesizer
+from voxserve import SynthesisParams, Synthesizer
 
 if TYPE_CHECKING:
     from asr import Transcriber
@@ -98,12 +98,10 @@ class Heard:
 
 @pytest.fixture(scope="module")
 def heard(piper_synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
-    results = []
-    for text, reference in CASES:
-        chunks = list(piper_synth.stream(SynthesisRequest(text, params=QUIET)))
-        audio = np.concatenate([c.samples for c in chunks])
-        results.append(Heard(text, reference, transcriber.transcribe(audio, chunks[0].sample_rate)))
-    return results
+    return [
+        Heard(text, reference, transcriber.hear(piper_synth, text, QUIET))
+        for text, reference in CASES
+    ]
 
 
 def report(results: list[Heard]) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from judge import score
-from voxserve import SynthesisParams, SynthesisRequest, Synthesizer
+from voxserve import SynthesisParams, Synthesizer
 
 if TYPE_CHECKING:
     from asr import Transcriber
@@ -134,21 +134,15 @@ class Heard:
 
 @pytest.fixture(scope="module")
 def heard(piper_synth: Synthesizer, transcriber: Transcriber) -> list[Heard]:
-    engine = piper_synth.library.engine(piper_synth.library.resolve(None))
-    results = []
-    for text, reference in CASES:
-        chunks = list(piper_synth.stream(SynthesisRequest(text, params=QUIET)))
-        spoken = np.concatenate([c.samples for c in chunks])
-        bare = np.concatenate(engine.infer(engine.prepare(text, QUIET)))
-        results.append(
-            Heard(
-                text,
-                reference,
-                transcriber.transcribe(spoken, chunks[0].sample_rate),
-                transcriber.transcribe(bare, engine.sample_rate),
-            )
+    return [
+        Heard(
+            text,
+            reference,
+            transcriber.hear(piper_synth, text, QUIET),
+            transcriber.hear_bare(piper_synth, text, QUIET),
         )
-    return results
+        for text, reference in CASES
+    ]
 
 
 def report(results: list[Heard]) -> str:
