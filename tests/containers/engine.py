@@ -286,6 +286,18 @@ class DockerEngine:
         self.docker("network", "prune", "-f")
         self.docker("volume", "prune", "-f")
 
+    @contextlib.contextmanager
+    def removed_after(self, name: str) -> Iterator[None]:
+        """Around a container's use: its last log lines printed if something fails, and
+        the container removed with its volumes in any case."""
+        try:
+            yield
+        except BaseException:
+            print(self.docker("logs", "--tail", "80", name, check=False).stderr)
+            raise
+        finally:
+            self.docker("rm", "-f", "-v", name, check=False)
+
     def containers(self, *filters: str) -> list[str]:
         args = [arg for f in filters for arg in ("--filter", f)]
         return self.docker("ps", "-aq", *args).stdout.split()

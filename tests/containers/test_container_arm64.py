@@ -162,7 +162,7 @@ def arm64_url(
         "-e", "VOXSERVE_PRELOAD=default",
         arm64_image,
     )  # fmt: skip
-    try:
+    with engine.removed_after(name):
         binding = engine.docker("port", name, "5002/tcp").stdout.split()[0]
         url = f"http://127.0.0.1:{binding.rsplit(':', 1)[1]}"
 
@@ -182,11 +182,6 @@ def arm64_url(
         )
         TIMINGS["arm64 container start to ready"] = round(time.monotonic() - started, 1)
         yield url
-    except BaseException:
-        print(engine.docker("logs", "--tail", "80", name, check=False).stderr)
-        raise
-    finally:
-        engine.docker("rm", "-f", "-v", name, check=False)
 
 
 def test_arm64_image_is_aarch64_through_and_through(

@@ -84,15 +84,10 @@ def container(
         "--health-interval", "2s",
         voxserve_image,
     )  # fmt: skip
-    try:
+    with engine.removed_after(name):
         running = Container(engine, name)
         wait_for(lambda: running.health() == "healthy", timeout=120, what="a healthy container")
         yield running
-    except BaseException:
-        print(engine.docker("logs", "--tail", "80", name, check=False).stderr)
-        raise
-    finally:
-        engine.docker("rm", "-f", "-v", name, check=False)
 
 
 def speech(url: str, text: str, *, key: str | None = API_KEY, **extra: Any) -> httpx.Response:
