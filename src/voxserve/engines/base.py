@@ -103,3 +103,9 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the model."""
         ...
+
+
+def lanes_deferred(engine: Engine) -> bool:
+    """Whether ``engine`` has yet to open its lanes' sessions (a Piper voice preloaded with
+    ``lanes_later``: until then its lane runs share the sessions of every core)."""
+    return not getattr(engine, "lanes_open", True)

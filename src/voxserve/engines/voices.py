@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voxserve.configs import LibraryConfig
-from voxserve.engines.base import Engine
+from voxserve.engines.base import Engine, lanes_deferred
 from voxserve.engines.espeak import EspeakEngine, espeak_binary, list_espeak_voices
 from voxserve.engines.piper import PiperEngine
 from voxserve.engines.piper_model import file_digest, read_config, recorded_digest
@@ -272,7 +272,7 @@ class VoiceLibrary:
         """Open the lanes of the loaded engines that deferred them; returns those engines."""
         opened = []
         for engine in self.loaded():
-            if not getattr(engine, "lanes_open", True):
+            if lanes_deferred(engine):
                 engine.open_lanes()  # type: ignore[attr-defined]
                 opened.append(engine)
         return opened

@@ -44,6 +44,7 @@ import numpy as np
 
 from voxserve.admission import Admission, Ticket
 from voxserve.audio import FileEncoder, Resampler
+from voxserve.engines.base import lanes_deferred
 from voxserve.errors import (
     ObjectMissing,
     Overloaded,
@@ -259,7 +260,8 @@ class JobService:
         # One sentence per lane needs the lanes' sessions, which a server that just started
         # may not have opened yet (server.app.after_ready waits for a quiet moment): until
         # then a job would run on the sessions of every core, beside speech's runs.
-        await self.synth.aopen_lanes()
+        if lanes_deferred(engine):
+            await self.synth.aopen_lanes()
         sentences = job.chunks[index]
         costs = self.synth.estimate(plan)[sentences.start : sentences.stop]
         ticket = await self._admit(costs)
